@@ -1,0 +1,1 @@
+"""The accounting service: holders and accounts, data sources, the green-action record."""

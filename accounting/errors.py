@@ -1,0 +1,26 @@
+"""Domain errors: a stable machine-readable code and the values a message needs."""
+
+
+class DomainError(Exception):
+    """Base of every refusal the accounting service makes; the API maps `code` to a status."""
+
+    code = "domain_error"
+
+    def __init__(self, code: str | None = None, **params):
+        self.code = code or self.code
+        self.params = params
+        super().__init__(self.code, params)
+
+
+class NotFound(DomainError):
+    code = "not_found"
+
+
+class Conflict(DomainError):
+    code = "conflict"
+
+
+class SourceAuthError(DomainError):
+    """A data source's request could not be authenticated."""
+
+    code = "bad_signature"

@@ -1,0 +1,56 @@
+"""The green-action record (记录): one row per trip or recycling drop-off reported."""
+from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from config.db_types import BigId, UTCDateTime, utcnow
+from config.extensions import db
+
+EVENT_KINDS = ("trip", "recycling")
+EVENT_STATUSES = ("received", "quantified", "capped", "rejected", "issued")
+
+
+class GreenEvent(db.Model):
+    """A reported green action; quantification fills in reduction_g, capped_g and reason."""
+
+    __tablename__ = "green_events"
+    __table_args__ = (
+        # The same (source, external_id) twice is one event.
+        UniqueConstraint("source_id", "external_id", name="uq_green_events_source_external"),
+        CheckConstraint(f"kind IN {EVENT_KINDS}", name="kind"),
+        CheckConstraint(f"status IN {EVENT_STATUSES}", name="status"),
+        CheckConstraint("ended_at >= started_at", name="ends_after_start"),
+        CheckConstraint(
+            "(kind = 'trip' AND mode IS NOT NULL AND category IS NULL"
+            " AND (distance_m IS NOT NULL OR steps IS NOT NULL))"
+            " OR (kind = 'recycling' AND category IS NOT NULL AND mode IS NULL AND weight_g IS NOT NULL)",
+            name="shape_matches_kind",
+        ),
+        CheckConstraint("distance_m IS NULL OR distance_m >= 0", name="distance_not_negative"),
+        CheckConstraint("steps IS NULL OR steps >= 0", name="steps_not_negative"),
+        CheckConstraint("weight_g IS NULL OR weight_g > 0", name="weight_positive"),
+        CheckConstraint("reduction_g IS NULL OR reduction_g >= 0", name="reduction_not_negative"),
+        CheckConstraint("capped_g IS NULL OR capped_g >= 0", name="capped_not_negative"),
+        # A resident's history, newest first, is read by (account, id).
+        Index("ix_green_events_account_id_id", "account_id", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    source_id: Mapped[int] = mapped_column(ForeignKey("data_sources.id"))
+    external_id: Mapped[str] = mapped_column(String(128))
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"))
+    kind: Mapped[str] = mapped_column(String(10))
+    mode: Mapped[str | None] = mapped_column(String(8))
+    category: Mapped[str | None] = mapped_column(String(16))
+    started_at = mapped_column(UTCDateTime, nullable=False)
+    ended_at = mapped_column(UTCDateTime, nullable=False)
+    distance_m: Mapped[int | None] = mapped_column(Integer)
+    steps: Mapped[int | None] = mapped_column(Integer)
+    weight_g: Mapped[int | None] = mapped_column(Integer)
+    station_id: Mapped[int | None] = mapped_column(ForeignKey("stations.id"))
+    status: Mapped[str] = mapped_column(String(12), default="received", server_default="received")
+    reduction_g: Mapped[int | None] = mapped_column(BigInteger)
+    capped_g: Mapped[int | None] = mapped_column(BigInteger)
+    reason: Mapped[str | None] = mapped_column(String(48))
+    received_at = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+
+    source = relationship("DataSource", lazy="joined", viewonly=True)

@@ -1,0 +1,130 @@
+"""Flask CLI: staff users, data sources and stations, demo data."""
+import json
+import random
+from datetime import timedelta
+
+import click
+from flask import current_app
+from flask.cli import AppGroup
+from sqlalchemy import select
+
+from accounting import sources as source_service
+from accounting.errors import DomainError
+from accounting.models.sources import SOURCE_KINDS
+from accounting.recording import ingest_events
+from api.identity.models import ROLES, User, mask_phone
+from api.identity.operations import create_staff_user, register_resident
+from api.messages import title_and_detail
+from config.db_types import utcnow
+from config.extensions import db
+
+users_cli = AppGroup("users", help="Staff users.")
+sources_cli = AppGroup("sources", help="Data sources (备案) and their stations.")
+demo_cli = AppGroup("demo", help="Demo data for a first look.")
+
+
+def _fail(error: DomainError):
+    _, detail = title_and_detail(error.code, error.params, "en")
+    raise click.ClickException(f"{error.code}: {detail}")
+
+
+@users_cli.command("create")
+@click.option("--role", required=True, type=click.Choice([r for r in ROLES if r != "resident"]))
+@click.option("--phone", required=True)
+@click.option("--password", required=True)
+@click.option("--name", "display_name", default=None, help="Display name (defaults to the role).")
+def create_user(role, phone, password, display_name):
+    """Create a staff user who signs in like everyone else."""
+    try:
+        user = create_staff_user(role, phone, password, display_name)
+    except DomainError as error:
+        _fail(error)
+    db.session.commit()
+    click.echo(f"created {role} user {user.id} ({mask_phone(phone)})")
+
+
+@sources_cli.command("create")
+@click.option("--code", required=True)
+@click.option("--kind", required=True, type=click.Choice(SOURCE_KINDS))
+@click.option("--name", default=None)
+@click.option("--trust-level", default=1, type=click.IntRange(0, 3))
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object with code, key and secret.")
+def create_source(code, kind, name, trust_level, as_json):
+    """File a data source; its key and secret are printed this once and never again."""
+    try:
+        source, key, secret = source_service.file_source(
+            code, kind, name, current_app.config["SECRET_KEY"], trust_level
+        )
+    except DomainError as error:
+        _fail(error)
+    db.session.commit()
+    if as_json:
+        click.echo(json.dumps({"code": source.code, "key": key, "secret": secret}))
+    else:
+        click.echo(f"filed source {source.code} ({kind})\nkey:    {key}\nsecret: {secret}\n"
+                   "Store the secret now: it is not shown again.")
+
+
+@sources_cli.command("add-station")
+@click.option("--source", "source_code", required=True)
+@click.option("--code", required=True)
+@click.option("--name", required=True)
+@click.option("--district", default=None)
+def add_station(source_code, code, name, district):
+    """File a recycling station under a source."""
+    try:
+        source_service.file_station(source_code, code, name, district)
+    except DomainError as error:
+        _fail(error)
+    db.session.commit()
+    click.echo(f"filed station {code} under {source_code}")
+
+
+DEMO_PASSWORD = "demo-password-2026"
+DEMO_RESIDENTS = [
+    ("13800000001", "王小绿", "滨城区"),
+    ("13800000002", "李骑行", "邹平市"),
+    ("13800000003", "张回收", "博兴县"),
+]
+DEMO_SOURCES = [("BZBUS", "transit", "滨州公交"), ("BZBIKE", "bikeshare", "滨州共享单车"),
+                ("BZRECYCLE", "recycling", "滨州再生资源回收")]
+
+
+@demo_cli.command("seed")
+def seed():
+    """Demo residents, sources, a station and a week of green actions (runs once)."""
+    if db.session.scalar(select(User.id).where(User.phone == DEMO_RESIDENTS[0][0])):
+        click.echo("demo data already present")
+        return
+    app_secret = current_app.config["SECRET_KEY"]
+    filed = {code: source_service.file_source(code, kind, name, app_secret)[0] for code, kind, name in DEMO_SOURCES}
+    source_service.file_station("BZRECYCLE", "BZRECYCLE-001", "黄河五路回收站", "滨城区")
+    create_staff_user("auditor", "13900000001", DEMO_PASSWORD, "生态环境局审核员")
+    rng, now = random.Random(2026), utcnow()
+    for phone, name, district in DEMO_RESIDENTS:
+        _, account = register_resident(phone, DEMO_PASSWORD, name, district)
+        for code in filed:
+            source_service.authorize_source(account.id, code)
+        for source in filed.values():
+            ingest_events(source, list(enumerate(_demo_events(source, account.number, rng, now))), now=now)
+    db.session.commit()
+    click.echo("demo data seeded; every demo user's password is " + DEMO_PASSWORD)
+    for phone, name, _ in DEMO_RESIDENTS:
+        click.echo(f"  resident {name}: phone {phone}")
+    click.echo("  auditor: phone 13900000001")
+
+
+def _demo_events(source, account_number, rng, now):
+    for day in range(1, 6):
+        start = now - timedelta(days=day, hours=rng.randint(0, 10))
+        base = {"external_id": f"demo-{account_number}-{day}", "account_number": account_number}
+        if source.kind == "transit":
+            yield base | {"kind": "trip", "mode": "bus", "started_at": start,
+                          "ended_at": start + timedelta(minutes=25), "distance_m": rng.randint(3000, 12000)}
+        elif source.kind == "bikeshare":
+            yield base | {"kind": "trip", "mode": "bike", "started_at": start,
+                          "ended_at": start + timedelta(minutes=15), "distance_m": rng.randint(1000, 5000)}
+        else:
+            yield base | {"kind": "recycling", "category": rng.choice(["cardboard", "pet", "aluminium"]),
+                          "weight_g": rng.randint(200, 3000), "occurred_at": start,
+                          "station_code": "BZRECYCLE-001"}

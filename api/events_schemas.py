@@ -1,0 +1,131 @@
+"""Green-action reports as the app and the data sources send them, and as residents see them."""
+import marshmallow as ma
+
+from accounting.account_numbers import is_valid_account_number
+from accounting.event_rules import MAX_DISTANCE_M, MAX_STEPS, MAX_WEIGHT_G, RECYCLING_CATEGORIES, TRIP_MODES
+from accounting.models.events import EVENT_STATUSES
+from api.pagination import PageArgs
+from api.schemas_common import LocalDateTime, TrimmedString
+
+REQUIRED = "Missing data for required field."
+
+
+def _require(data: dict, *fields: str) -> dict:
+    return {name: [REQUIRED] for name in fields if data.get(name) is None}
+
+
+def _trip_shape_errors(data: dict) -> dict:
+    """Walks are counted in steps; every other mode in metres."""
+    errors = _require(data, "mode", "started_at", "ended_at")
+    if data.get("mode") == "walk":
+        errors |= _require(data, "steps")
+    elif data.get("mode") is not None:
+        errors |= _require(data, "distance_m")
+        if data.get("steps") is not None:
+            errors["steps"] = ["Only walks are counted in steps."]
+    return errors
+
+
+class TripSchema(ma.Schema):
+    """A trip summary (times, distance, mode): never a raw GPS track (PIPL)."""
+
+    mode = ma.fields.String(required=True, validate=ma.validate.OneOf(TRIP_MODES))
+    started_at = ma.fields.AwareDateTime(required=True)
+    ended_at = ma.fields.AwareDateTime(required=True)
+    distance_m = ma.fields.Integer(strict=True, validate=ma.validate.Range(0, MAX_DISTANCE_M))
+    steps = ma.fields.Integer(strict=True, validate=ma.validate.Range(0, MAX_STEPS))
+    external_id = TrimmedString(validate=ma.validate.Length(1, 128))
+
+    @ma.validates_schema(skip_on_field_errors=True)
+    def check_shape(self, data, **kwargs):
+        errors = _trip_shape_errors(data)
+        if errors:
+            raise ma.ValidationError(errors)
+
+
+class IngestEventSchema(ma.Schema):
+    """One event in a source's batch; fields beyond these are dropped, not stored."""
+
+    class Meta:
+        unknown = ma.EXCLUDE
+
+    external_id = TrimmedString(required=True, validate=ma.validate.Length(1, 128))
+    account_number = ma.fields.String(required=True)
+    kind = ma.fields.String(required=True, validate=ma.validate.OneOf(("trip", "recycling")))
+    mode = ma.fields.String(validate=ma.validate.OneOf(TRIP_MODES))
+    started_at = ma.fields.AwareDateTime()
+    ended_at = ma.fields.AwareDateTime()
+    distance_m = ma.fields.Integer(strict=True, validate=ma.validate.Range(0, MAX_DISTANCE_M))
+    steps = ma.fields.Integer(strict=True, validate=ma.validate.Range(0, MAX_STEPS))
+    category = ma.fields.String(validate=ma.validate.OneOf(RECYCLING_CATEGORIES))
+    weight_g = ma.fields.Integer(strict=True, validate=ma.validate.Range(1, MAX_WEIGHT_G))
+    occurred_at = ma.fields.AwareDateTime()
+    station_code = ma.fields.String(validate=ma.validate.Length(1, 32))
+
+    @ma.validates("account_number")
+    def check_account_number(self, value, **kwargs):
+        if not is_valid_account_number(value):
+            raise ma.ValidationError("Not a valid account number (BZ + 10 digits, check digit).")
+
+    @ma.validates_schema(skip_on_field_errors=True)
+    def check_shape(self, data, **kwargs):
+        if data["kind"] == "trip":
+            errors = _trip_shape_errors(data)
+        else:
+            errors = _require(data, "category", "weight_g", "occurred_at", "station_code")
+        if errors:
+            raise ma.ValidationError(errors)
+
+
+class IngestBatchSchema(ma.Schema):
+    """The envelope; each event is checked on its own so one bad event sinks no other."""
+
+    events = ma.fields.List(
+        ma.fields.Dict(), required=True, validate=ma.validate.Length(min=1),
+        metadata={"description": "Up to 1,000 events, each an IngestEvent"},
+    )
+
+
+class RejectedEventSchema(ma.Schema):
+    index = ma.fields.Integer()
+    errors = ma.fields.Dict(metadata={"description": "field → messages"})
+    reasons = ma.fields.Dict(metadata={"description": "field → stable reason code, where one applies"})
+
+
+class IngestResultSchema(ma.Schema):
+    accepted = ma.fields.Integer()
+    duplicates = ma.fields.Integer()
+    rejected = ma.fields.List(ma.fields.Nested(RejectedEventSchema))
+
+
+class EventSchema(ma.Schema):
+    id = ma.fields.Integer()
+    kind = ma.fields.String()
+    mode = ma.fields.String()
+    category = ma.fields.String()
+    status = ma.fields.String()
+    reduction_g = ma.fields.Integer(allow_none=True)
+    capped_g = ma.fields.Integer(allow_none=True)
+    reason = ma.fields.String(allow_none=True)
+    started_at = LocalDateTime()
+    ended_at = LocalDateTime()
+    distance_m = ma.fields.Integer(allow_none=True)
+    steps = ma.fields.Integer(allow_none=True)
+    weight_g = ma.fields.Integer(allow_none=True)
+    source = ma.fields.Function(lambda event: event.source.code)
+    external_id = ma.fields.String()
+    received_at = LocalDateTime()
+
+
+class AcceptedEventSchema(ma.Schema):
+    id = ma.fields.Integer()
+    status = ma.fields.String()
+
+
+class EventPageSchema(ma.Schema):
+    items = ma.fields.List(ma.fields.Nested(EventSchema))
+    next_cursor = ma.fields.String(allow_none=True)
+
+
+class EventListArgs(PageArgs):
+    status = ma.fields.String(validate=ma.validate.OneOf(EVENT_STATUSES))

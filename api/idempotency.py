@@ -1,0 +1,78 @@
+"""Idempotency-Key on POSTs: the same key and body replays the first answer; another body is 422.
+
+The record is written in the same transaction as the effect it remembers, so either both
+land or neither does; two concurrent requests with one key meet at the primary key and
+the loser replays the winner's answer.
+"""
+import hashlib
+from functools import wraps
+
+from flask import Response, request
+from flask_jwt_extended import get_jwt
+from sqlalchemy import Integer, LargeBinary, String
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Mapped, mapped_column
+
+from accounting.errors import DomainError
+from config.db_types import UTCDateTime, utcnow
+from config.extensions import db
+
+MAX_KEY_LENGTH = 128
+
+
+class IdempotencyRecord(db.Model):
+    __tablename__ = "idempotency_records"
+
+    scope: Mapped[str] = mapped_column(String(64), primary_key=True)
+    key: Mapped[str] = mapped_column(String(MAX_KEY_LENGTH), primary_key=True)
+    request_hash: Mapped[str] = mapped_column(String(64))
+    status_code: Mapped[int] = mapped_column(Integer)
+    content_type: Mapped[str] = mapped_column(String(100))
+    body: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at = mapped_column(UTCDateTime, nullable=False, default=utcnow, index=True)
+
+
+def _request_hash() -> str:
+    digest = hashlib.sha256(request.method.encode() + b" " + request.path.encode() + b"\n")
+    digest.update(request.get_data(cache=True))
+    return digest.hexdigest()
+
+
+def _replay(record: IdempotencyRecord, request_hash: str) -> Response:
+    if record.request_hash != request_hash:
+        raise DomainError("idempotency_key_reused")
+    response = Response(record.body, status=record.status_code, content_type=record.content_type)
+    response.headers["Idempotent-Replayed"] = "true"
+    return response
+
+
+def idempotent(view):
+    """Honour `Idempotency-Key` for a view that runs after the JWT check."""
+
+    @wraps(view)
+    def wrapper(*args, **kwargs):
+        key = request.headers.get("Idempotency-Key")
+        if not key:
+            return view(*args, **kwargs)
+        if len(key) > MAX_KEY_LENGTH:
+            raise DomainError("validation_failed", errors={"Idempotency-Key": ["Longer than 128 characters."]})
+        scope, request_hash = f"user:{get_jwt()['sub']}", _request_hash()
+        existing = db.session.get(IdempotencyRecord, (scope, key))
+        if existing is not None:
+            return _replay(existing, request_hash)
+        response = view(*args, **kwargs)
+        if response.status_code >= 400:
+            return response  # refusals are not remembered: the client may correct and retry
+        record = IdempotencyRecord(
+            scope=scope, key=key, request_hash=request_hash, status_code=response.status_code,
+            content_type=response.content_type, body=response.get_data(),
+        )
+        try:
+            with db.session.begin_nested():
+                db.session.add(record)
+        except IntegrityError:
+            db.session.rollback()  # a concurrent request with this key won; drop our effects
+            return _replay(db.session.get(IdempotencyRecord, (scope, key)), request_hash)
+        return response
+
+    return wrapper

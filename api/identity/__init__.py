@@ -1,0 +1,1 @@
+"""Who acts: sign-in credentials, tokens and roles, mapped to the holder they act for."""

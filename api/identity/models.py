@@ -1,0 +1,48 @@
+"""Users (credentials and role) and revoked tokens."""
+from sqlalchemy import CheckConstraint, ForeignKey, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from config.db_types import BigId, UTCDateTime, utcnow
+from config.extensions import db
+
+ROLES = ("resident", "merchant_staff", "auditor", "admin")
+
+
+class User(db.Model):
+    """A person who signs in; residents act for their own holder."""
+
+    __tablename__ = "users"
+    __table_args__ = (
+        CheckConstraint(f"role IN {ROLES}", name="role"),
+        CheckConstraint("role <> 'resident' OR holder_id IS NOT NULL", name="resident_has_holder"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    phone: Mapped[str] = mapped_column(String(20), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(16))
+    display_name: Mapped[str] = mapped_column(String(64))
+    holder_id: Mapped[int | None] = mapped_column(ForeignKey("holders.id"), index=True)
+    created_at = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+    last_login_at = mapped_column(UTCDateTime, nullable=True)
+
+    @property
+    def phone_masked(self) -> str:
+        return mask_phone(self.phone)
+
+
+class RevokedToken(db.Model):
+    """A signed-out token or session (refresh token id); kept until it would have expired."""
+
+    __tablename__ = "revoked_tokens"
+
+    jti: Mapped[str] = mapped_column(String(64), primary_key=True)
+    expires_at = mapped_column(UTCDateTime, nullable=False, index=True)
+    revoked_at = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+
+
+def mask_phone(phone: str) -> str:
+    """138****1234: enough for a person to recognise their own number, no more (PIPL)."""
+    if len(phone) < 7:
+        return "*" * len(phone)
+    return phone[:3] + "*" * (len(phone) - 7) + phone[-4:]

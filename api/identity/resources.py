@@ -1,0 +1,63 @@
+"""/auth: register, login, refresh, logout."""
+from flask import current_app
+from flask.views import MethodView
+from flask_jwt_extended import jwt_required
+from flask_smorest import Blueprint
+
+from api.identity import operations, tokens
+from api.identity.schemas import (
+    AccessTokenSchema, LoggedInSchema, LoginSchema, RegisteredSchema, RegisterSchema,
+)
+from config.extensions import limiter
+
+blp = Blueprint("auth", __name__, url_prefix="/api/v1/auth", description="Sign-up and sign-in")
+
+
+def _login_limit() -> str:
+    return current_app.config["LOGIN_RATE_LIMIT"]
+
+
+@blp.route("/register")
+class Register(MethodView):
+    decorators = [limiter.limit(_login_limit)]
+
+    @blp.arguments(RegisterSchema)
+    @blp.response(201, RegisteredSchema)
+    @blp.alt_response(409, description="Phone already registered")
+    def post(self, args):
+        """Sign up as a resident: a user and a personal carbon account."""
+        user, account = operations.register_resident(**args)
+        return {"user": user, "account": account, **tokens.issue_tokens(user, account.id)}
+
+
+@blp.route("/login")
+class Login(MethodView):
+    decorators = [limiter.limit(_login_limit)]
+
+    @blp.arguments(LoginSchema)
+    @blp.response(200, LoggedInSchema)
+    @blp.alt_response(401, description="Wrong phone or password")
+    def post(self, args):
+        """Sign in with phone and password (rate-limited per client address)."""
+        user, account_id = operations.authenticate(args["phone"], args["password"])
+        return {"user": user, **tokens.issue_tokens(user, account_id)}
+
+
+@blp.route("/refresh")
+class Refresh(MethodView):
+    @jwt_required(refresh=True)
+    @blp.response(200, AccessTokenSchema)
+    @blp.doc(security=[{"bearerAuth": []}])
+    def post(self):
+        """A new access token, with the refresh token as bearer."""
+        return {"access_token": tokens.refreshed_access_token()}
+
+
+@blp.route("/logout")
+class Logout(MethodView):
+    @jwt_required(verify_type=False)
+    @blp.response(204)
+    @blp.doc(security=[{"bearerAuth": []}])
+    def post(self):
+        """Sign out: this token and its session stop working."""
+        tokens.revoke_current_session()

@@ -1,0 +1,45 @@
+"""Sign-up, sign-in and token schemas."""
+import marshmallow as ma
+
+from api.schemas_common import DISTRICTS, PHONE, TrimmedString
+
+
+class RegisterSchema(ma.Schema):
+    phone = ma.fields.String(required=True, validate=PHONE)
+    password = ma.fields.String(required=True, load_only=True, validate=ma.validate.Length(8, 128))
+    display_name = TrimmedString(required=True, validate=ma.validate.Length(1, 32))
+    district = ma.fields.String(load_default=None, validate=ma.validate.OneOf(DISTRICTS))
+
+
+class LoginSchema(ma.Schema):
+    phone = ma.fields.String(required=True, validate=ma.validate.Length(1, 20))
+    password = ma.fields.String(required=True, load_only=True, validate=ma.validate.Length(1, 128))
+
+
+class UserSchema(ma.Schema):
+    id = ma.fields.Integer()
+    role = ma.fields.String()
+    phone_masked = ma.fields.String()
+    display_name = ma.fields.String()
+
+
+class AccountBriefSchema(ma.Schema):
+    number = ma.fields.String()
+    balance_g = ma.fields.Integer()
+
+
+class RegisteredSchema(ma.Schema):
+    user = ma.fields.Nested(UserSchema)
+    account = ma.fields.Nested(AccountBriefSchema)
+    access_token = ma.fields.String()
+    refresh_token = ma.fields.String()
+
+
+class LoggedInSchema(ma.Schema):
+    user = ma.fields.Nested(UserSchema)
+    access_token = ma.fields.String()
+    refresh_token = ma.fields.String()
+
+
+class AccessTokenSchema(ma.Schema):
+    access_token = ma.fields.String()

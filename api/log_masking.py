@@ -1,0 +1,30 @@
+"""Phone numbers never reach a log line whole (PIPL): 13812345678 → 138****5678."""
+import logging
+import re
+
+PHONE_IN_TEXT = re.compile(r"(?<!\d)(1[3-9]\d)\d{4}(\d{4})(?!\d)")
+
+
+def mask_phones(text: str) -> str:
+    return PHONE_IN_TEXT.sub(r"\1****\2", text)
+
+
+class PhoneMaskingFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        masked = mask_phones(message)
+        if masked != message:
+            record.msg, record.args = masked, None
+        return True
+
+
+def install_phone_masking() -> None:
+    """Mask on every handler of the root logger (werkzeug's and gunicorn's included)."""
+    root = logging.getLogger()
+    if not root.handlers:
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for handler in root.handlers + logging.getLogger("gunicorn.error").handlers + logging.getLogger(
+        "gunicorn.access"
+    ).handlers:
+        if not any(isinstance(f, PhoneMaskingFilter) for f in handler.filters):
+            handler.addFilter(PhoneMaskingFilter())

@@ -1,0 +1,222 @@
+"""Every refusal the platform can give, by stable code, in Chinese and English.
+
+A code maps to an HTTP status and a title/detail pair per language; `{name}` fields
+in a detail are filled from the error's parameters.
+"""
+from flask import request
+
+LANGUAGES = ("zh-CN", "en")
+DEFAULT_LANGUAGE = "zh-CN"
+
+# code: (status, {lang: (title, detail)})
+CATALOGUE: dict[str, tuple[int, dict[str, tuple[str, str]]]] = {
+    "validation_failed": (422, {
+        "zh-CN": ("请求数据有误", "请检查标出的字段。"),
+        "en": ("Invalid request", "Check the fields listed in errors."),
+    }),
+    "bad_request": (400, {
+        "zh-CN": ("请求格式错误", "请求无法解析，请发送有效的 JSON。"),
+        "en": ("Bad request", "The request could not be parsed; send valid JSON."),
+    }),
+    "not_found": (404, {
+        "zh-CN": ("未找到", "请求的资源不存在。"),
+        "en": ("Not found", "The requested resource does not exist."),
+    }),
+    "method_not_allowed": (405, {
+        "zh-CN": ("方法不允许", "该地址不支持此请求方法。"),
+        "en": ("Method not allowed", "This path does not accept that method."),
+    }),
+    "payload_too_large": (413, {
+        "zh-CN": ("请求体过大", "请求体超过了允许的大小。"),
+        "en": ("Payload too large", "The request body exceeds the allowed size."),
+    }),
+    "unsupported_media_type": (415, {
+        "zh-CN": ("不支持的内容类型", "请以 application/json 发送请求体。"),
+        "en": ("Unsupported media type", "Send the body as application/json."),
+    }),
+    "rate_limited": (429, {
+        "zh-CN": ("请求过于频繁", "请稍后再试。"),
+        "en": ("Too many requests", "Slow down and try again later."),
+    }),
+    "internal_error": (500, {
+        "zh-CN": ("服务器内部错误", "出现了意外错误，已记录，请稍后重试。"),
+        "en": ("Internal error", "Something unexpected happened; it was logged. Try again later."),
+    }),
+    "http_error": (400, {
+        "zh-CN": ("请求失败", "请求无法完成。"),
+        "en": ("Request failed", "The request could not be completed."),
+    }),
+    # identity
+    "unauthorized": (401, {
+        "zh-CN": ("未登录", "请先登录。"),
+        "en": ("Not signed in", "Sign in first."),
+    }),
+    "token_invalid": (401, {
+        "zh-CN": ("令牌无效", "登录令牌无效，请重新登录。"),
+        "en": ("Invalid token", "The token is not valid; sign in again."),
+    }),
+    "token_expired": (401, {
+        "zh-CN": ("令牌已过期", "登录已过期，请刷新或重新登录。"),
+        "en": ("Token expired", "The token has expired; refresh it or sign in again."),
+    }),
+    "token_revoked": (401, {
+        "zh-CN": ("令牌已注销", "您已退出登录，请重新登录。"),
+        "en": ("Token revoked", "This session has been signed out; sign in again."),
+    }),
+    "wrong_token_type": (401, {
+        "zh-CN": ("令牌类型错误", "此处需要{expected}令牌。"),
+        "en": ("Wrong token type", "This endpoint needs a {expected} token."),
+    }),
+    "bad_credentials": (401, {
+        "zh-CN": ("手机号或密码错误", "手机号或密码不正确。"),
+        "en": ("Wrong phone or password", "The phone number or password is not correct."),
+    }),
+    "phone_taken": (409, {
+        "zh-CN": ("手机号已注册", "该手机号已注册，请直接登录。"),
+        "en": ("Phone already registered", "This phone number is registered already; sign in instead."),
+    }),
+    "forbidden_role": (403, {
+        "zh-CN": ("无权操作", "您的角色不能执行此操作。"),
+        "en": ("Not allowed", "Your role may not do this."),
+    }),
+    # idempotency
+    "idempotency_key_reused": (422, {
+        "zh-CN": ("幂等键已被使用", "该 Idempotency-Key 已用于另一个请求。"),
+        "en": ("Idempotency key reused", "This Idempotency-Key was used with a different request."),
+    }),
+    # accounts and sources
+    "account_not_found": (404, {
+        "zh-CN": ("账户不存在", "未找到该碳账户。"),
+        "en": ("Account not found", "No such carbon account."),
+    }),
+    "source_not_found": (404, {
+        "zh-CN": ("数据源不存在", "未找到数据源 {code}。"),
+        "en": ("Data source not found", "No data source {code}."),
+    }),
+    "authorization_not_found": (404, {
+        "zh-CN": ("未授权该数据源", "您尚未授权数据源 {code}。"),
+        "en": ("Not authorized", "You have not authorized data source {code}."),
+    }),
+    "source_exists": (409, {
+        "zh-CN": ("数据源已存在", "数据源 {code} 已备案。"),
+        "en": ("Source exists", "Data source {code} is filed already."),
+    }),
+    "station_exists": (409, {
+        "zh-CN": ("站点已存在", "站点 {code} 已备案。"),
+        "en": ("Station exists", "Station {code} is filed already."),
+    }),
+    "unknown_source_kind": (422, {
+        "zh-CN": ("数据源类型无效", "不支持的数据源类型 {kind}。"),
+        "en": ("Unknown source kind", "Source kind {kind} is not supported."),
+    }),
+    # signed source requests
+    "missing_signature_headers": (401, {
+        "zh-CN": ("缺少签名", "请提供 X-Source-Key、X-Timestamp 和 X-Signature 请求头。"),
+        "en": ("Signature missing", "Send the X-Source-Key, X-Timestamp and X-Signature headers."),
+    }),
+    "bad_timestamp": (401, {
+        "zh-CN": ("时间戳无效", "X-Timestamp 必须是 Unix 秒数。"),
+        "en": ("Bad timestamp", "X-Timestamp must be Unix seconds."),
+    }),
+    "stale_timestamp": (401, {
+        "zh-CN": ("请求已过期", "请求时间与服务器相差超过 {max_age_seconds} 秒。"),
+        "en": ("Stale request", "The request time is more than {max_age_seconds} s from the server's."),
+    }),
+    "bad_signature": (401, {
+        "zh-CN": ("签名无效", "密钥或签名不正确。"),
+        "en": ("Bad signature", "The key or the signature is not correct."),
+    }),
+    "replayed_request": (401, {
+        "zh-CN": ("重复请求", "该签名已被使用过，请重新签名后发送。"),
+        "en": ("Replayed request", "This signature was seen before; sign the request anew."),
+    }),
+    "source_suspended": (401, {
+        "zh-CN": ("数据源已暂停", "数据源 {code} 已被暂停。"),
+        "en": ("Source suspended", "Data source {code} is suspended."),
+    }),
+    "too_many_events": (422, {
+        "zh-CN": ("事件过多", "每次最多提交 {limit} 条事件。"),
+        "en": ("Too many events", "Send at most {limit} events per request."),
+    }),
+    # events
+    "invalid_event": (422, {
+        "zh-CN": ("行为数据有误", "请检查标出的字段。"),
+        "en": ("Invalid green action", "Check the fields listed in errors."),
+    }),
+    "external_id_taken": (409, {
+        "zh-CN": ("编号已被使用", "该 external_id 已用于其他记录。"),
+        "en": ("External id taken", "This external_id is in use by another record."),
+    }),
+}
+
+# Per-field codes in `errors` (events, sign-up): just a message per language.
+FIELD_MESSAGES: dict[str, dict[str, str]] = {
+    "ends_before_start": {"zh-CN": "结束时间早于开始时间。", "en": "Ends before it starts."},
+    "trip_too_long": {"zh-CN": "行程时长超过 24 小时。", "en": "Lasts more than 24 hours."},
+    "outside_claim_window": {"zh-CN": "超过 7 天申报期限。", "en": "Older than the 7-day claim window."},
+    "in_future": {"zh-CN": "时间在未来。", "en": "Lies in the future."},
+    "unknown_account": {"zh-CN": "碳账户不存在。", "en": "No such carbon account."},
+    "source_not_authorized": {
+        "zh-CN": "该居民未授权此数据源。", "en": "The resident has not authorized this source.",
+    },
+    "unknown_station": {"zh-CN": "站点未在该数据源下备案。", "en": "No such station filed under this source."},
+}
+
+# marshmallow's own messages, so a Chinese client reads Chinese field errors too.
+MARSHMALLOW_ZH = {
+    "Missing data for required field.": "缺少必填字段。",
+    "Not a valid integer.": "不是有效的整数。",
+    "Not a valid string.": "不是有效的字符串。",
+    "Not a valid datetime.": "不是有效的日期时间。",
+    "Not a valid aware datetime.": "日期时间须带时区偏移（如 +08:00）。",
+    "Not a valid list.": "不是有效的列表。",
+    "Invalid input type.": "输入类型无效。",
+    "Unknown field.": "未知字段。",
+    "Invalid value.": "值无效。",
+    "Field may not be null.": "字段不能为空。",
+    "Invalid JSON body.": "JSON 格式错误。",
+}
+
+
+def language() -> str:
+    """The language the client asked for (Accept-Language), Chinese by default."""
+    if not request:
+        return DEFAULT_LANGUAGE
+    best = request.accept_languages.best_match(["zh-CN", "zh", "en"], default=DEFAULT_LANGUAGE)
+    return "en" if best == "en" else "zh-CN"
+
+
+def status_of(code: str) -> int:
+    return CATALOGUE.get(code, CATALOGUE["http_error"])[0]
+
+
+def title_and_detail(code: str, params: dict | None = None, lang: str | None = None) -> tuple[str, str]:
+    lang = lang or language()
+    _, texts = CATALOGUE.get(code, CATALOGUE["http_error"])
+    title, detail = texts[lang]
+    try:
+        detail = detail.format(**(params or {}))
+    except (KeyError, IndexError):
+        pass
+    return title, detail
+
+
+def field_message(code_or_text: str, lang: str | None = None) -> str:
+    """A field error in the client's language: a known code, or marshmallow's English."""
+    lang = lang or language()
+    if code_or_text in FIELD_MESSAGES:
+        return FIELD_MESSAGES[code_or_text][lang]
+    if lang == "zh-CN":
+        return MARSHMALLOW_ZH.get(code_or_text, code_or_text)
+    return code_or_text
+
+
+def localize_errors(errors):
+    """Translate a marshmallow-shaped error tree (dicts of lists of messages)."""
+    if isinstance(errors, dict):
+        return {key: localize_errors(value) for key, value in errors.items()}
+    if isinstance(errors, list):
+        return [localize_errors(item) for item in errors]
+    if isinstance(errors, str):
+        return field_message(errors)
+    return errors

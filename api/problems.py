@@ -1,0 +1,99 @@
+"""RFC 9457 problem+json for every error, in the client's language; never a bare 500."""
+import logging
+
+import marshmallow as ma
+from flask import json, make_response
+from flask_smorest import Api
+from werkzeug.exceptions import HTTPException
+
+from accounting.errors import DomainError
+from api.messages import language, localize_errors, status_of, title_and_detail
+
+log = logging.getLogger(__name__)
+
+PROBLEM_TYPE_BASE = "https://carbon.binzhou.gov.cn/problems/"
+
+HTTP_CODES = {
+    400: "bad_request", 401: "unauthorized", 404: "not_found", 405: "method_not_allowed",
+    413: "payload_too_large", 415: "unsupported_media_type", 422: "validation_failed",
+    429: "rate_limited", 500: "internal_error",
+}
+
+
+class ProblemSchema(ma.Schema):
+    """The problem+json body (documentation only)."""
+
+    type = ma.fields.String(metadata={"description": "URI naming the kind of problem; its last part is the code"})
+    title = ma.fields.String()
+    status = ma.fields.Integer()
+    detail = ma.fields.String()
+    code = ma.fields.String(metadata={"description": "Stable machine-readable code"})
+    errors = ma.fields.Dict(metadata={"description": "Field → messages, for validation failures"})
+
+
+def problem_response(code: str, status: int | None = None, params: dict | None = None,
+                     errors=None, headers: dict | None = None, **extra):
+    """A problem+json response for `code`, titled and detailed in the client's language."""
+    status = status or status_of(code)
+    title, detail = title_and_detail(code, params, language())
+    body = {"type": PROBLEM_TYPE_BASE + code, "title": title, "status": status, "detail": detail, "code": code}
+    if errors:
+        body["errors"] = localize_errors(errors)
+    body.update(extra)
+    response = make_response(json.dumps(body, ensure_ascii=False), status)
+    response.mimetype = "application/problem+json"
+    response.headers["Content-Language"] = language()
+    for name, value in (headers or {}).items():
+        response.headers[name] = value
+    return response
+
+
+def _flatten_locations(messages: dict) -> dict:
+    """webargs nests errors under the location ('json', 'query'); the body's fields go on top."""
+    flat = {}
+    for location, errors in messages.items():
+        if location == "json" and isinstance(errors, dict):
+            flat.update(errors)
+        else:
+            flat[location] = errors
+    return flat
+
+
+class ProblemApi(Api):
+    """flask-smorest's Api with its error handler answering in problem+json."""
+
+    ERROR_SCHEMA = ProblemSchema
+
+    def handle_http_exception(self, error: HTTPException):
+        data = getattr(error, "data", None) or {}
+        code = data.get("code") or HTTP_CODES.get(error.code, "http_error")
+        errors = data.get("errors") or data.get("messages")
+        if error.code == 400 and errors:
+            messages = _flatten_locations(errors)
+            # webargs answers 400 for a body that is not JSON, 422 for one that does not validate.
+            code = "bad_request" if "Invalid JSON body." in str(messages) else "validation_failed"
+            return problem_response(code, status=400 if code == "bad_request" else 422, errors=messages)
+        if errors:
+            errors = _flatten_locations(errors)
+        headers = dict(data.get("headers") or {})
+        allow = error.get_response().headers.get("Allow")
+        if allow:  # a 405 says which methods the path does accept
+            headers["Allow"] = allow
+        return problem_response(code, status=error.code, errors=errors, headers=headers)
+
+
+def register_problem_handlers(app):
+    """Domain errors and anything unexpected also become problem+json."""
+
+    @app.errorhandler(DomainError)
+    def handle_domain_error(error: DomainError):
+        errors = error.params.get("errors")
+        params = {k: v for k, v in error.params.items() if k != "errors"}
+        return problem_response(error.code, params=params, errors=errors)
+
+    @app.errorhandler(Exception)
+    def handle_unexpected(error: Exception):
+        if isinstance(error, HTTPException):
+            return app.extensions["problem_api"].handle_http_exception(error)
+        log.exception("unhandled error")
+        return problem_response("internal_error", status=500)

@@ -1,0 +1,1 @@
+"""The resident's own carbon account: figures, trips, events, consent to data sources."""

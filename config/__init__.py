@@ -1,0 +1,1 @@
+"""Settings and unbound extensions: the leaf every other package may import."""

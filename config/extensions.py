@@ -1,0 +1,38 @@
+"""Unbound extension instances, bound to an app by the app factory."""
+import redis
+from flask import current_app
+from flask_jwt_extended import JWTManager
+from flask_limiter import Limiter
+from flask_limiter.util import get_remote_address
+from flask_migrate import Migrate
+from flask_sqlalchemy import SQLAlchemy
+from sqlalchemy import MetaData
+
+# Stable constraint names, so migrations can address them on PostgreSQL and SQLite alike.
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+db = SQLAlchemy(metadata=MetaData(naming_convention=NAMING_CONVENTION))
+migrate = Migrate(render_as_batch=True, compare_type=True)
+jwt = JWTManager()
+limiter = Limiter(key_func=get_remote_address, default_limits=[])
+
+
+class RedisConnection:
+    """The app's Redis client, or None in embedded mode (REDIS_URL unset)."""
+
+    def init_app(self, app):
+        url = app.config.get("REDIS_URL")
+        app.extensions["redis"] = redis.Redis.from_url(url) if url else None
+
+    @property
+    def client(self) -> "redis.Redis | None":
+        return current_app.extensions.get("redis")
+
+
+redis_store = RedisConnection()

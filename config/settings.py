@@ -1,0 +1,88 @@
+"""Settings read from the environment, each with a documented default for embedded mode."""
+import os
+from datetime import timedelta
+from pathlib import Path
+
+DEV_SECRET = "dev-only-secret-change-me-before-production"
+DEV_JWT_SECRET = "dev-only-jwt-secret-change-me-before-production"
+INSTANCE_DIR = Path(__file__).resolve().parent.parent / "instance"
+
+
+class ConfigurationError(RuntimeError):
+    """The environment asks for something the platform refuses to run with."""
+
+
+def database_url(raw: str | None) -> str:
+    """Map a plain `postgresql://` or `sqlite:///` URL to the driver the app uses."""
+    if not raw:
+        return f"sqlite:///{INSTANCE_DIR / 'binzhou.db'}"
+    for prefix in ("postgresql://", "postgres://"):
+        if raw.startswith(prefix):
+            return "postgresql+psycopg://" + raw[len(prefix):]
+    return raw
+
+
+def load_settings(environ=os.environ, **overrides) -> dict:
+    """Build the Flask config mapping from environment variables (see README)."""
+    app_env = environ.get("APP_ENV", "development")
+    redis_url = environ.get("REDIS_URL") or None
+    settings = {
+        "APP_ENV": app_env,
+        "TESTING": app_env == "test",
+        "SECRET_KEY": environ.get("SECRET_KEY", DEV_SECRET),
+        "JWT_SECRET_KEY": environ.get("JWT_SECRET_KEY", DEV_JWT_SECRET),
+        "SQLALCHEMY_DATABASE_URI": database_url(environ.get("DATABASE_URL")),
+        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+        "REDIS_URL": redis_url,
+        "JWT_ACCESS_TOKEN_EXPIRES": timedelta(minutes=int(environ.get("JWT_ACCESS_MINUTES", "15"))),
+        "JWT_REFRESH_TOKEN_EXPIRES": timedelta(days=int(environ.get("JWT_REFRESH_DAYS", "30"))),
+        "JWT_ERROR_MESSAGE_KEY": "detail",
+        # A 1,000-event batch is about 250 KB; anything past 2 MiB is refused with 413.
+        "MAX_CONTENT_LENGTH": int(environ.get("MAX_CONTENT_LENGTH", str(2 * 1024 * 1024))),
+        "INGEST_MAX_EVENTS": 1000,
+        "SIGNATURE_MAX_AGE_SECONDS": 300,
+        "RATELIMIT_STORAGE_URI": redis_url or "memory://",
+        "RATELIMIT_HEADERS_ENABLED": True,
+        "LOGIN_RATE_LIMIT": environ.get("LOGIN_RATE_LIMIT", "10 per minute"),
+        # Argon2 defaults (RFC 9106 second recommendation); tests lower the cost.
+        "ARGON2_TIME_COST": int(environ.get("ARGON2_TIME_COST", "3")),
+        "ARGON2_MEMORY_KIB": int(environ.get("ARGON2_MEMORY_KIB", "65536")),
+        "CELERY": {
+            "broker_url": redis_url or "memory://",
+            "result_backend": None,
+            # Without Redis the tasks run in-process, the same code, at enqueue time.
+            "task_always_eager": redis_url is None,
+            "task_eager_propagates": True,
+            "task_ignore_result": True,
+            "broker_connection_retry_on_startup": True,
+            "timezone": "Asia/Shanghai",
+        },
+        "API_TITLE": "Binzhou 碳普惠 platform API",
+        "API_VERSION": "v1",
+        "OPENAPI_VERSION": "3.0.3",
+        "OPENAPI_URL_PREFIX": "/api/v1",
+        "OPENAPI_JSON_PATH": "openapi.json",
+        "OPENAPI_SWAGGER_UI_PATH": "docs",
+        "OPENAPI_SWAGGER_UI_URL": "/api/v1/docs/assets/",
+        "JSON_SORT_KEYS": False,
+    }
+    settings.update(overrides)
+    refuse_unsafe_production(settings)
+    return settings
+
+
+def refuse_unsafe_production(settings: dict) -> None:
+    """Production never runs on a default secret or on SQLite."""
+    if settings["APP_ENV"] != "production":
+        return
+    problems = []
+    if settings["SECRET_KEY"] == DEV_SECRET:
+        problems.append("SECRET_KEY is the development default")
+    if settings["JWT_SECRET_KEY"] == DEV_JWT_SECRET:
+        problems.append("JWT_SECRET_KEY is the development default")
+    if settings["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
+        problems.append("DATABASE_URL is SQLite; production needs PostgreSQL")
+    if not settings["REDIS_URL"]:
+        problems.append("REDIS_URL is unset; production needs Redis for tasks and rate limits")
+    if problems:
+        raise ConfigurationError("refusing to start in production: " + "; ".join(problems))

@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Set up and serve the platform in embedded mode: SQLite under instance/, tasks in-process,
+# demo data seeded. Override with DATABASE_URL / REDIS_URL to run against real services.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+platform/setup.sh
+export FLASK_APP=wsgi
+port="${PORT:-5000}"
+.venv/bin/flask db upgrade
+.venv/bin/flask demo seed
+echo
+echo "碳普惠 platform on http://127.0.0.1:${port}"
+echo "  API docs (interactive): http://127.0.0.1:${port}/api/v1/docs"
+echo "  OpenAPI document:       http://127.0.0.1:${port}/api/v1/openapi.json"
+echo "  health:                 http://127.0.0.1:${port}/healthz  /readyz"
+echo
+exec .venv/bin/flask run --host 127.0.0.1 --port "$port"

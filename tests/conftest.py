@@ -1,0 +1,138 @@
+"""Test fixtures: a PostgreSQL database per xdist worker built by the migrations, real Redis.
+
+Services: TEST_DATABASE_URL (default postgresql://postgres@127.0.0.1:5432/postgres, used
+as the admin connection that creates `bz_test_<worker>`), TEST_REDIS_URL (default
+redis://127.0.0.1:6379). Without them the tests that need them skip, saying how to start
+them; under CI=true a missing service fails the run instead.
+"""
+import os
+
+import psycopg
+import pytest
+import redis
+import sqlalchemy as sa
+
+from tests.support import RESIDENT_PASSWORD, ApiClient, SourceClient
+
+ADMIN_URL = os.environ.get("TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379")
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+START_POSTGRES = "pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start"
+START_REDIS = 'redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no'
+
+TEST_SETTINGS = {
+    "APP_ENV": "test",
+    "LOGIN_RATE_LIMIT": "100000 per minute",
+    # Argon2 at its lightest: the suite registers hundreds of users.
+    "ARGON2_TIME_COST": "1",
+    "ARGON2_MEMORY_KIB": "1024",
+}
+
+
+def _missing(service: str, how: str, error: Exception):
+    message = f"{service} is not reachable ({error}); start it with: {how}"
+    if IN_CI:
+        pytest.fail(message, pytrace=False)
+    pytest.skip(message)
+
+
+def _worker_number(worker_id: str) -> int:
+    return 0 if worker_id == "master" else int(worker_id.removeprefix("gw"))
+
+
+@pytest.fixture(scope="session")
+def postgres_database(worker_id):
+    """A fresh database for this worker, migrated to head by Alembic."""
+    name = f"bz_test_{worker_id}"
+    try:
+        admin = psycopg.connect(ADMIN_URL, autocommit=True, connect_timeout=3)
+    except psycopg.OperationalError as error:
+        _missing("PostgreSQL", START_POSTGRES, error)
+    with admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.execute(f'CREATE DATABASE "{name}"')
+    url = ADMIN_URL.rsplit("/", 1)[0] + "/" + name
+    yield url
+    with psycopg.connect(ADMIN_URL, autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def redis_url(worker_id):
+    """A Redis database of this worker's own (1–15), emptied at the start."""
+    url = f"{REDIS_URL}/{1 + _worker_number(worker_id) % 15}"
+    try:
+        client = redis.Redis.from_url(url, socket_connect_timeout=3)
+        client.flushdb()
+    except redis.RedisError as error:
+        _missing("Redis", START_REDIS, error)
+    return url
+
+
+def build_app(database_url: str, redis_url: str | None, **overrides):
+    from flask_migrate import upgrade
+
+    from api import create_app
+
+    environ = TEST_SETTINGS | {"DATABASE_URL": database_url}
+    if redis_url:
+        environ["REDIS_URL"] = redis_url
+    app = create_app(environ, **overrides)
+    with app.app_context():
+        upgrade()
+    return app
+
+
+@pytest.fixture(scope="session")
+def app(postgres_database, redis_url):
+    return build_app(postgres_database, redis_url)
+
+
+@pytest.fixture(autouse=True)
+def _clean_state(request):
+    """Every test starts from the migrated, empty database and an empty Redis db."""
+    yield
+    if "app" not in request.fixturenames:
+        return
+    app = request.getfixturevalue("app")
+    from config.extensions import db
+
+    with app.app_context():
+        db.session.remove()
+        tables = [t.name for t in db.metadata.sorted_tables if t.name != "data_sources"]
+        with db.engine.begin() as connection:
+            if connection.dialect.name == "postgresql":
+                connection.execute(sa.text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
+            else:
+                for table in reversed(tables):
+                    connection.execute(sa.text(f"DELETE FROM {table}"))
+            # Keep the APP source the migration files; everything else a test filed goes.
+            connection.execute(sa.text("DELETE FROM data_sources WHERE code <> 'APP'"))
+        client = app.extensions.get("redis")
+        if client is not None:
+            client.flushdb()
+
+
+@pytest.fixture
+def api(app):
+    return ApiClient(app)
+
+
+@pytest.fixture
+def resident(api):
+    """A registered, signed-in resident."""
+    return api.register()
+
+
+@pytest.fixture
+def file_source(app):
+    """File a data source through the service and return a client that signs as it."""
+
+    def _file(code="BZBUS", kind="transit", **kwargs):
+        return SourceClient.filed(app, code, kind, **kwargs)
+
+    return _file
+
+
+__all__ = ["RESIDENT_PASSWORD"]
