@@ -6,7 +6,9 @@ class DomainError(Exception):
 
     code = "domain_error"
 
-    def __init__(self, code: str | None = None, **params):
+    def __init__(self, code: str | None = None, /, **params):
+        # `code` is positional-only, so a message parameter may itself be named `code`
+        # (e.g. NotFound("source_not_found", code="BZBUS")).
         self.code = code or self.code
         self.params = params
         super().__init__(self.code, params)

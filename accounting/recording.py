@@ -8,7 +8,7 @@ twice and one bad event never sinks the others.
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import String, and_, any_, bindparam, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from accounting.errors import Conflict, DomainError
@@ -28,10 +28,36 @@ class IngestOutcome:
     rejected: list[tuple[int, dict[str, str]]] = field(default_factory=list)
 
 
+ROW_COLUMNS = ("source_id", "external_id", "account_id", "kind", "mode", "category", "started_at", "ended_at",
+               "distance_m", "steps", "weight_g", "station_id", "status", "received_at")
+ARRAY_TYPES = ("int", "text", "bigint", "text", "text", "text", "timestamptz", "timestamptz",
+               "int", "int", "int", "int", "text", "timestamptz")
+
+# PostgreSQL gets the batch as one binary array per column: 14 parameters instead of
+# 14,000, which spares the driver parsing a huge statement and the server planning one
+# (measured: 45 ms → 26 ms per 1,000 events; bench/ingest.py).
+UNNEST_INSERT = (
+    f"INSERT INTO green_events ({', '.join(ROW_COLUMNS)}) "
+    f"SELECT * FROM unnest({', '.join(f'%b::{t}[]' for t in ARRAY_TYPES)}) "
+    "ON CONFLICT (source_id, external_id) DO NOTHING RETURNING id"
+)
+
+
 def _insert_ignoring_duplicates():
     dialect = db.session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     return insert(EVENT_TABLE).on_conflict_do_nothing(index_elements=["source_id", "external_id"])
+
+
+def insert_new_events(rows: list[dict]) -> list[int]:
+    """Insert rows, skipping any whose (source, external_id) is recorded; the new ids."""
+    if db.session.get_bind().dialect.name == "postgresql":
+        # The session's own psycopg connection: same transaction, binary parameters.
+        connection = db.session.connection().connection.driver_connection
+        with connection.cursor(binary=True) as cursor:
+            cursor.execute(UNNEST_INSERT, [[row[name] for row in rows] for name in ROW_COLUMNS])
+            return [row[0] for row in cursor.fetchall()]
+    return list(db.session.execute(_insert_ignoring_duplicates().returning(EVENT_TABLE.c.id), rows).scalars())
 
 
 def _trip_row(report: dict) -> dict:
@@ -51,18 +77,30 @@ def _recycling_row(report: dict, station_id: int | None) -> dict:
     }
 
 
-def _action_times(report: dict) -> tuple[datetime, datetime]:
+def _report_time_errors(report: dict, now: datetime) -> dict[str, str]:
+    """Time-window errors named by the fields the report has: a drop-off has only occurred_at."""
     if report["kind"] == "trip":
-        return report["started_at"], report["ended_at"]
-    return report["occurred_at"], report["occurred_at"]
+        return time_errors(report["started_at"], report["ended_at"], now)
+    return {"occurred_at": code for code in time_errors(report["occurred_at"], report["occurred_at"], now).values()}
+
+
+_app_source_ids: dict[str, int] = {}
 
 
 def app_source_id() -> int:
-    return db.session.scalar(select(DataSource.id).where(DataSource.code == APP_SOURCE_CODE))
+    """The APP source's id; filed by the first migration and never changed, so cached per database."""
+    bind = db.session.get_bind()
+    key = bind.url.render_as_string()
+    if key not in _app_source_ids:
+        _app_source_ids[key] = db.session.scalar(select(DataSource.id).where(DataSource.code == APP_SOURCE_CODE))
+    return _app_source_ids[key]
 
 
-def record_trip(account_id: int, report: dict, external_id: str, *, now: datetime) -> tuple[GreenEvent, bool]:
-    """Record a trip the resident's own app measured; the same external_id again is the same event."""
+def record_trip(account_id: int, report: dict, external_id: str, *, now: datetime) -> tuple[dict, bool]:
+    """Record a trip the resident's own app measured; the same external_id again is the same event.
+
+    Returns the event's {id, status} and whether this call recorded it.
+    """
     errors = time_errors(report["started_at"], report["ended_at"], now)
     if errors:
         raise DomainError("invalid_event", errors=errors)
@@ -71,30 +109,42 @@ def record_trip(account_id: int, report: dict, external_id: str, *, now: datetim
         "source_id": source_id, "external_id": external_id, "account_id": account_id,
         "status": "received", "received_at": now,
     }
-    inserted = db.session.execute(_insert_ignoring_duplicates().returning(EVENT_TABLE.c.id), [row]).scalars().all()
-    event = db.session.scalar(
-        select(GreenEvent).where(GreenEvent.source_id == source_id, GreenEvent.external_id == external_id)
-    )
-    if event.account_id != account_id:  # another resident's id space never leaks into this one
+    columns = (EVENT_TABLE.c.id, EVENT_TABLE.c.status, EVENT_TABLE.c.account_id)
+    inserted = db.session.execute(_insert_ignoring_duplicates().values(row).returning(*columns)).first()
+    created = inserted is not None
+    if not created:  # a retry of a trip already recorded: answer with what was recorded
+        inserted = db.session.execute(select(*columns).where(
+            EVENT_TABLE.c.source_id == source_id, EVENT_TABLE.c.external_id == external_id)).first()
+    if inserted.account_id != account_id:  # another resident's id space never leaks into this one
         raise Conflict("external_id_taken")
-    return event, bool(inserted)
+    return {"id": inserted.id, "status": inserted.status}, created
+
+
+def _among(column, values: set, element_type):
+    """`column IN values`; on PostgreSQL one array parameter instead of one per value."""
+    if db.session.get_bind().dialect.name == "postgresql":
+        return column == any_(bindparam(None, list(values), type_=postgresql.ARRAY(element_type)))
+    return column.in_(values)
+
+
+def _accounts_and_consent(source_id: int, numbers: set[str]) -> tuple[dict[str, int], set[int]]:
+    """Open accounts by number, and which of them authorized the source: one query."""
+    grant = SourceAuthorization
+    rows = db.session.execute(
+        select(Account.number, Account.id, grant.account_id.is_not(None))
+        .join(Holder, Holder.id == Account.holder_id)
+        .outerjoin(grant, and_(grant.account_id == Account.id, grant.source_id == source_id,
+                               grant.revoked_at.is_(None)))
+        .where(_among(Account.number, numbers, String), Account.kind == "holder", Holder.closed_at.is_(None))
+    ).all()
+    return {number: account_id for number, account_id, _ in rows}, {account_id for _, account_id, ok in rows if ok}
 
 
 def ingest_events(source: DataSource, reports: list[tuple[int, dict]], *, now: datetime) -> IngestOutcome:
     """Record a source's batch of shape-checked reports; returns per-event outcome counts."""
     outcome = IngestOutcome()
     numbers = {report["account_number"] for _, report in reports}
-    accounts = dict(db.session.execute(
-        select(Account.number, Account.id).join(Holder)
-        .where(Account.number.in_(numbers), Account.kind == "holder", Holder.closed_at.is_(None))
-    ).all()) if numbers else {}
-    authorized = set(db.session.scalars(
-        select(SourceAuthorization.account_id).where(
-            SourceAuthorization.source_id == source.id,
-            SourceAuthorization.revoked_at.is_(None),
-            SourceAuthorization.account_id.in_(accounts.values()),
-        )
-    )) if accounts else set()
+    accounts, authorized = _accounts_and_consent(source.id, numbers) if numbers else ({}, set())
     station_codes = {r["station_code"] for _, r in reports if r["kind"] == "recycling"} - {source.code}
     stations = dict(db.session.execute(
         select(Station.code, Station.id).where(Station.source_id == source.id, Station.code.in_(station_codes))
@@ -102,7 +152,7 @@ def ingest_events(source: DataSource, reports: list[tuple[int, dict]], *, now: d
 
     rows, seen = [], set()
     for index, report in reports:
-        errors = time_errors(*_action_times(report), now)
+        errors = _report_time_errors(report, now)
         account_id = accounts.get(report["account_number"])
         if account_id is None:
             errors["account_number"] = "unknown_account"
@@ -126,7 +176,7 @@ def ingest_events(source: DataSource, reports: list[tuple[int, dict]], *, now: d
             "status": "received", "received_at": now,
         })
     if rows:
-        inserted = db.session.execute(_insert_ignoring_duplicates().returning(EVENT_TABLE.c.id), rows).all()
+        inserted = insert_new_events(rows)
         outcome.accepted = len(inserted)
         outcome.duplicates += len(rows) - len(inserted)
     return outcome

@@ -42,4 +42,5 @@ def sign(secret: str, timestamp: str, body: bytes) -> str:
 
 
 def signature_matches(secret: str, timestamp: str, body: bytes, signature: str) -> bool:
-    return hmac.compare_digest(sign(secret, timestamp, body), signature.lower())
+    # Bytes, not str: compare_digest refuses str with non-ASCII characters (a 500, not a 401).
+    return hmac.compare_digest(sign(secret, timestamp, body).encode(), signature.lower().encode())

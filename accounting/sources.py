@@ -56,10 +56,10 @@ def authenticate_source(
     if not api_key or not timestamp or not signature:
         raise SourceAuthError("missing_signature_headers")
     try:
-        sent_at = int(timestamp)
-    except ValueError:
+        age = abs(now.timestamp() - int(timestamp))
+    except (ValueError, OverflowError):  # not an integer, or too large for a float
         raise SourceAuthError("bad_timestamp") from None
-    if abs(now.timestamp() - sent_at) > max_age_seconds:
+    if age > max_age_seconds:
         raise SourceAuthError("stale_timestamp", max_age_seconds=max_age_seconds)
     source = db.session.scalar(select(DataSource).where(DataSource.api_key == api_key))
     secret = source and source.secret_ciphertext and creds.decrypt_secret(source.secret_ciphertext, app_secret)

@@ -1,9 +1,9 @@
 """The app factory: settings, extensions, blueprints, error handling, one commit per request."""
 import os
 
-from flask import Flask
+from flask import Flask, request
 
-from api.problems import ProblemApi, register_problem_handlers
+from api.problems import ProblemApi, problem_response, register_problem_handlers
 from config.celery import celery_init_app
 from config.extensions import db, jwt, limiter, migrate, redis_store
 from config.settings import INSTANCE_DIR, load_settings
@@ -38,6 +38,7 @@ def create_app(environ: dict | None = None, **overrides) -> Flask:
     app.extensions["problem_api"] = api
     _register_blueprints(app, api)
     register_problem_handlers(app)
+    _refuse_nul_bytes(app)
     _commit_once_per_request(app)
     _register_cli(app)
 
@@ -65,6 +66,15 @@ def _register_blueprints(app: Flask, api: ProblemApi) -> None:
     api.spec.components.schema("IngestEvent", schema=IngestEventSchema)
     app.register_blueprint(health.blp)
     app.register_blueprint(docs_assets.blp)
+
+
+def _refuse_nul_bytes(app: Flask) -> None:
+    """A NUL in the path or a header is bad input (PostgreSQL text cannot hold one): 400, not 500."""
+
+    @app.before_request
+    def refuse_nul_bytes():
+        if "\x00" in request.path or any("\x00" in value for value in request.headers.values()):
+            return problem_response("bad_request", status=400)
 
 
 def _commit_once_per_request(app: Flask) -> None:

@@ -81,7 +81,7 @@ class IngestBatchSchema(ma.Schema):
     """The envelope; each event is checked on its own so one bad event sinks no other."""
 
     events = ma.fields.List(
-        ma.fields.Dict(), required=True, validate=ma.validate.Length(min=1),
+        ma.fields.Raw(), required=True, validate=ma.validate.Length(min=1),
         metadata={"description": "Up to 1,000 events, each an IngestEvent"},
     )
 

@@ -2,7 +2,8 @@
 import logging
 import re
 
-PHONE_IN_TEXT = re.compile(r"(?<!\d)(1[3-9]\d)\d{4}(\d{4})(?!\d)")
+# Also with the country code (+86, 0086, 86) written before it, as in E.164 "+8613812345678".
+PHONE_IN_TEXT = re.compile(r"(?<!\d)((?:\+86|0086|86)?1[3-9]\d)\d{4}(\d{4})(?!\d)")
 
 
 def mask_phones(text: str) -> str:
@@ -10,11 +11,21 @@ def mask_phones(text: str) -> str:
 
 
 class PhoneMaskingFilter(logging.Filter):
+    _formatter = logging.Formatter()
+
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
         masked = mask_phones(message)
         if masked != message:
             record.msg, record.args = masked, None
+        # A traceback carries exception messages and SQL parameters (a login's phone, say):
+        # format it here, masked, so the handler's formatter prints this text instead.
+        if record.exc_info and not record.exc_text:
+            record.exc_text = self._formatter.formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = mask_phones(record.exc_text)
+        if record.stack_info:
+            record.stack_info = mask_phones(record.stack_info)
         return True
 
 

@@ -4,6 +4,8 @@ import binascii
 
 import marshmallow as ma
 
+MAX_ID = 2**63 - 1  # ids are bigints; a larger one would reach the database and fail there
+
 
 def encode_cursor(last_id: int) -> str:
     return base64.urlsafe_b64encode(f"id:{last_id}".encode()).decode().rstrip("=")
@@ -13,7 +15,7 @@ def decode_cursor(cursor: str) -> int:
     try:
         text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
         prefix, value = text.split(":", 1)
-        if prefix != "id":
+        if prefix != "id" or not 0 < int(value) <= MAX_ID:
             raise ValueError
         return int(value)
     except (ValueError, UnicodeDecodeError, binascii.Error):

@@ -1,4 +1,6 @@
 """Field types shared by several audiences' schemas."""
+import re
+import unicodedata
 from zoneinfo import ZoneInfo
 
 import marshmallow as ma
@@ -8,6 +10,7 @@ DISTRICTS = (
     "滨州经济技术开发区", "滨州高新技术产业开发区", "北海经济开发区",
 )
 
+CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")
 PHONE = ma.validate.Regexp(r"^1[3-9]\d{9}$", error="Not a mainland China mobile number.")
 
 
@@ -16,7 +19,7 @@ class TrimmedString(ma.fields.String):
 
     def _deserialize(self, value, attr, data, **kwargs):
         text = super()._deserialize(value, attr, data, **kwargs).strip()
-        if any(ord(char) < 32 for char in text):
+        if CONTROL_CHARACTERS.search(text):
             raise ma.ValidationError("Contains control characters.")
         return text
 

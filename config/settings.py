@@ -32,7 +32,7 @@ def load_settings(environ=os.environ, **overrides) -> dict:
         "SECRET_KEY": environ.get("SECRET_KEY", DEV_SECRET),
         "JWT_SECRET_KEY": environ.get("JWT_SECRET_KEY", DEV_JWT_SECRET),
         "SQLALCHEMY_DATABASE_URI": database_url(environ.get("DATABASE_URL")),
-        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": False},
         "REDIS_URL": redis_url,
         "JWT_ACCESS_TOKEN_EXPIRES": timedelta(minutes=int(environ.get("JWT_ACCESS_MINUTES", "15"))),
         "JWT_REFRESH_TOKEN_EXPIRES": timedelta(days=int(environ.get("JWT_REFRESH_DAYS", "30"))),

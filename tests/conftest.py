@@ -37,14 +37,13 @@ def _missing(service: str, how: str, error: Exception):
     pytest.skip(message)
 
 
-def _worker_number(worker_id: str) -> int:
-    return 0 if worker_id == "master" else int(worker_id.removeprefix("gw"))
-
-
 @pytest.fixture(scope="session")
 def postgres_database(worker_id):
-    """A fresh database for this worker, migrated to head by Alembic."""
-    name = f"bz_test_{worker_id}"
+    """A fresh database for this test process, migrated to head by Alembic.
+
+    Named by process id, so two runs at once (two terminals, xdist workers) never share one.
+    """
+    name = f"bz_test_{worker_id}_{os.getpid()}"
     try:
         admin = psycopg.connect(ADMIN_URL, autocommit=True, connect_timeout=3)
     except psycopg.OperationalError as error:
@@ -60,8 +59,8 @@ def postgres_database(worker_id):
 
 @pytest.fixture(scope="session")
 def redis_url(worker_id):
-    """A Redis database of this worker's own (1–15), emptied at the start."""
-    url = f"{REDIS_URL}/{1 + _worker_number(worker_id) % 15}"
+    """A Redis database (1–15) picked by process id, emptied at the start."""
+    url = f"{REDIS_URL}/{1 + os.getpid() % 15}"
     try:
         client = redis.Redis.from_url(url, socket_connect_timeout=3)
         client.flushdb()

@@ -12,7 +12,7 @@ class RegisterSchema(ma.Schema):
 
 
 class LoginSchema(ma.Schema):
-    phone = ma.fields.String(required=True, validate=ma.validate.Length(1, 20))
+    phone = TrimmedString(required=True, validate=ma.validate.Length(1, 20))
     password = ma.fields.String(required=True, load_only=True, validate=ma.validate.Length(1, 128))
 
 

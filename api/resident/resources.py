@@ -12,7 +12,7 @@ from api.actor import current_actor, roles_required
 from api.events_schemas import AcceptedEventSchema, EventListArgs, EventPageSchema, EventSchema, TripSchema
 from api.idempotency import idempotent
 from api.identity.models import User
-from api.pagination import page
+from api.pagination import MAX_ID, page
 from api.resident.schemas import AuthorizationListSchema, AuthorizationSchema, MeSchema, SourceListSchema
 from config.db_types import utcnow
 from config.extensions import db
@@ -48,7 +48,7 @@ class Trips(MethodView):
         actor = current_actor()
         external_id = trip.pop("external_id", None) or f"app-{uuid.uuid4()}"
         event, _created = recording.record_trip(actor.account_id, trip, external_id, now=utcnow())
-        return {"id": event.id, "status": event.status}
+        return event
 
 
 @blp.route("/me/events")
@@ -66,7 +66,7 @@ class Events(MethodView):
         return page(items, args["limit"])
 
 
-@blp.route("/me/events/<int:event_id>")
+@blp.route(f"/me/events/<int(max={MAX_ID}):event_id>")
 class OneEvent(MethodView):
     @resident_only
     @blp.response(200, EventSchema)

@@ -1,0 +1,202 @@
+"""Benchmark the record path (issue: the running platform).
+
+1. Signed 1,000-event batches POSTed to /api/v1/ingest/events on gunicorn + PostgreSQL,
+   next to a PostgreSQL COPY of the same number of rows into the same table, same run.
+   Target: ingest ≥ 25% of the COPY rate.
+2. POST /api/v1/me/trips at 32 concurrent clients (each a process sending back to back).
+   Target: p99 < 50 ms.
+
+Run: .venv/bin/python bench/ingest.py [--batches 100] [--clients 4] [--trip-requests 150]
+"""
+import argparse
+import http.client
+import json
+import multiprocessing
+import queue
+import threading
+import time
+import uuid
+from datetime import datetime, timedelta, timezone
+from urllib.parse import urlparse
+
+import psycopg
+
+import harness
+
+DB_NAME = "bz_bench_ingest"
+MODES = ["bus", "metro", "bike", "ev"]
+COLUMNS = ("source_id", "external_id", "account_id", "kind", "mode", "category", "started_at", "ended_at",
+           "distance_m", "steps", "weight_g", "status", "received_at")
+
+
+def prepare(database_url: str, residents: int):
+    """File a source and open `residents` accounts that authorized it; returns (key, secret, numbers)."""
+    from accounting.accounts import open_resident_account
+    from accounting.sources import authorize_source, file_source
+    from api import create_app
+    from config.extensions import db
+
+    app = create_app(harness.app_environ(database_url))
+    with app.app_context():
+        _, key, secret = file_source("BENCHBUS", "transit", "bench transit", app.config["SECRET_KEY"])
+        numbers = []
+        for _ in range(residents):
+            account = open_resident_account("滨城区")
+            authorize_source(account.id, "BENCHBUS")
+            numbers.append(account.number)
+        db.session.commit()
+    return key, secret, numbers
+
+
+def make_batches(numbers: list[str], count: int, size: int = 1000) -> list[bytes]:
+    start = datetime.now(timezone.utc) - timedelta(hours=6)
+    batches = []
+    for b in range(count):
+        events = []
+        for i in range(size):
+            begin = start + timedelta(seconds=i)
+            events.append({
+                "external_id": f"b{b}-{i}-{uuid.uuid4().hex[:8]}", "account_number": numbers[(b * size + i) % len(numbers)],
+                "kind": "trip", "mode": MODES[i % 4], "started_at": begin.isoformat(),
+                "ended_at": (begin + timedelta(minutes=20)).isoformat(), "distance_m": 3000 + i,
+            })
+        batches.append(json.dumps({"events": events}).encode())
+    return batches
+
+
+def post_batches(base: str, key: str, secret: str, batches: list[bytes], clients: int) -> float:
+    from accounting.source_credentials import sign
+
+    work: queue.Queue = queue.Queue()
+    for body in batches:
+        work.put(body)
+    failures = []
+    url = urlparse(base)
+
+    def client():
+        connection = http.client.HTTPConnection(url.hostname, url.port, timeout=60)
+        while True:
+            try:
+                body = work.get_nowait()
+            except queue.Empty:
+                return
+            stamp = str(int(time.time()))
+            connection.request("POST", "/api/v1/ingest/events", body=body, headers={
+                "Content-Type": "application/json", "X-Source-Key": key, "X-Timestamp": stamp,
+                "X-Signature": sign(secret, stamp, body)})
+            response = connection.getresponse()
+            answer = json.loads(response.read())
+            if response.status != 200 or answer["accepted"] != 1000:
+                failures.append((response.status, str(answer)[:300]))
+
+    started = time.perf_counter()
+    threads = [threading.Thread(target=client) for _ in range(clients)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    elapsed = time.perf_counter() - started
+    if failures:
+        raise SystemExit(f"ingest failures: {failures[:3]}")
+    return elapsed
+
+
+def copy_baseline(database_url: str, numbers: list[str], rows: int) -> float:
+    """COPY `rows` rows shaped like the ingested ones into green_events, timed, in one transaction."""
+    with psycopg.connect(database_url) as connection:
+        source_id = connection.execute("SELECT id FROM data_sources WHERE code = 'BENCHBUS'").fetchone()[0]
+        ids = dict(connection.execute("SELECT number, id FROM accounts").fetchall())
+        start, now = datetime.now(timezone.utc) - timedelta(hours=6), datetime.now(timezone.utc)
+        data = [
+            (source_id, f"copy-{i}", ids[numbers[i % len(numbers)]], "trip", MODES[i % 4], None,
+             start + timedelta(seconds=i % 1000), start + timedelta(seconds=i % 1000, minutes=20),
+             3000 + i % 1000, None, None, "received", now)
+            for i in range(rows)
+        ]
+        started = time.perf_counter()
+        with connection.cursor() as cursor:
+            with cursor.copy(f"COPY green_events ({', '.join(COLUMNS)}) FROM STDIN") as copy:
+                for row in data:
+                    copy.write_row(row)
+        connection.commit()
+        return time.perf_counter() - started
+
+
+def _trip_client(args):
+    base, token, count = args
+    url = urlparse(base)
+    connection = http.client.HTTPConnection(url.hostname, url.port, timeout=30)
+    headers = {"Content-Type": "application/json", "Authorization": f"Bearer {token}"}
+    latencies = []
+    begin = datetime.now(timezone.utc) - timedelta(hours=3)
+    for i in range(count + 5):
+        started_at = begin + timedelta(seconds=30 * i)
+        body = json.dumps({"mode": "bike", "started_at": started_at.isoformat(),
+                           "ended_at": (started_at + timedelta(minutes=10)).isoformat(), "distance_m": 2500})
+        t0 = time.perf_counter()
+        connection.request("POST", "/api/v1/me/trips", body=body, headers=headers)
+        response = connection.getresponse()
+        response.read()
+        elapsed = time.perf_counter() - t0
+        if response.status != 202:
+            raise RuntimeError(f"trip answered {response.status}")
+        if i >= 5:  # the first few warm the connection and the worker
+            latencies.append(elapsed)
+    return latencies
+
+
+def trip_latency(base: str, clients: int, per_client: int):
+    tokens = []
+    url = urlparse(base)
+    connection = http.client.HTTPConnection(url.hostname, url.port, timeout=30)
+    for i in range(clients):
+        body = json.dumps({"phone": f"1391{i:07d}", "password": "bench-password", "display_name": f"bench {i}"})
+        connection.request("POST", "/api/v1/auth/register", body=body, headers={"Content-Type": "application/json"})
+        response = connection.getresponse()
+        tokens.append(json.loads(response.read())["access_token"])
+    started = time.perf_counter()
+    with multiprocessing.Pool(clients) as pool:
+        results = pool.map(_trip_client, [(base, token, per_client) for token in tokens])
+    elapsed = time.perf_counter() - started
+    latencies = sorted(latency for result in results for latency in result)
+    return latencies, elapsed
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--batches", type=int, default=100)
+    parser.add_argument("--clients", type=int, default=4, help="concurrent batch senders")
+    parser.add_argument("--workers", type=int, default=4, help="gunicorn workers")
+    parser.add_argument("--residents", type=int, default=2000)
+    parser.add_argument("--trip-clients", type=int, default=32)
+    parser.add_argument("--trip-requests", type=int, default=150, help="timed requests per trip client")
+    args = parser.parse_args()
+
+    database_url = harness.fresh_database(DB_NAME)
+    try:
+        key, secret, numbers = prepare(database_url, args.residents)
+        batches = make_batches(numbers, args.batches + 4)
+        with harness.gunicorn(database_url, args.workers) as base:
+            post_batches(base, key, secret, batches[:4], args.clients)  # warm-up, not timed
+            ingest_seconds = post_batches(base, key, secret, batches[4:], args.clients)
+            latencies, trip_seconds = trip_latency(base, args.trip_clients, args.trip_requests)
+        events = args.batches * 1000
+        copy_seconds = copy_baseline(database_url, numbers, events)
+    finally:
+        harness.drop_database(DB_NAME)
+
+    ingest_rate, copy_rate = events / ingest_seconds, events / copy_seconds
+    p = lambda q: harness.percentile(latencies, q) * 1000  # noqa: E731
+    print(f"ingest  : {events} events in {ingest_seconds:.2f} s = {ingest_rate:,.0f} events/s "
+          f"({args.clients} senders, {args.workers} gunicorn workers, 1,000-event signed batches)")
+    print(f"COPY    : {events} rows in {copy_seconds:.2f} s = {copy_rate:,.0f} rows/s (same table, same run)")
+    print(f"ratio   : {ingest_rate / copy_rate:.1%} of COPY (target >= 25%) "
+          f"{'PASS' if ingest_rate >= 0.25 * copy_rate else 'FAIL'}")
+    print(f"trips   : {len(latencies)} POST /me/trips from {args.trip_clients} concurrent clients in "
+          f"{trip_seconds:.1f} s = {len(latencies) / trip_seconds:,.0f} req/s; "
+          f"p50 {p(0.50):.1f} ms, p95 {p(0.95):.1f} ms, p99 {p(0.99):.1f} ms, max {latencies[-1] * 1000:.1f} ms "
+          f"(target p99 < 50 ms) {'PASS' if p(0.99) < 50 else 'FAIL'}")
+
+
+if __name__ == "__main__":
+    main()
