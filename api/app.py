@@ -3,6 +3,7 @@ import os
 
 from flask import Flask, request
 
+from api.after_commit import discard_after_commit, run_after_commit
 from api.problems import ProblemApi, problem_response, register_problem_handlers
 from config.celery import celery_init_app
 from config.extensions import db, jwt, limiter, migrate, redis_store
@@ -84,13 +85,15 @@ def _commit_once_per_request(app: Flask) -> None:
     def commit_or_roll_back(response):
         if response.status_code < 400:
             db.session.commit()
+            run_after_commit()
         else:
             db.session.rollback()
+            discard_after_commit()
         return response
 
 
 def _register_cli(app: Flask) -> None:
-    from api.cli import demo_cli, sources_cli, users_cli
+    from api.cli import demo_cli, methodologies_cli, quantify_cli, sources_cli, users_cli
 
-    for group in (users_cli, sources_cli, demo_cli):
+    for group in (users_cli, sources_cli, methodologies_cli, quantify_cli, demo_cli):
         app.cli.add_command(group)

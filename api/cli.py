@@ -10,8 +10,10 @@ from sqlalchemy import select
 
 from accounting import sources as source_service
 from accounting.errors import DomainError
+from accounting.methodologies import seed_default_methodologies
 from accounting.models.sources import SOURCE_KINDS
 from accounting.recording import ingest_events
+from accounting.tasks import quantify_received
 from api.identity.models import ROLES, User, mask_phone
 from api.identity.operations import create_staff_user, register_resident
 from api.messages import title_and_detail
@@ -19,6 +21,8 @@ from config.db_types import utcnow
 from config.extensions import db
 
 users_cli = AppGroup("users", help="Staff users.")
+methodologies_cli = AppGroup("methodologies", help="Methodologies (备案).")
+quantify_cli = AppGroup("quantify", help="Quantification (核算).")
 sources_cli = AppGroup("sources", help="Data sources (备案) and their stations.")
 demo_cli = AppGroup("demo", help="Demo data for a first look.")
 
@@ -108,7 +112,9 @@ def seed():
         for source in filed.values():
             ingest_events(source, list(enumerate(_demo_events(source, account.number, rng, now))), now=now)
     db.session.commit()
-    click.echo("demo data seeded; every demo user's password is " + DEMO_PASSWORD)
+    quantified = quantify_received()  # in-process, as the worker would
+    click.echo(f"demo data seeded ({quantified} green actions quantified); "
+               f"every demo user's password is {DEMO_PASSWORD}")
     for phone, name, _ in DEMO_RESIDENTS:
         click.echo(f"  resident {name}: phone {phone}")
     click.echo("  auditor: phone 13900000001")
@@ -128,3 +134,17 @@ def _demo_events(source, account_number, rng, now):
             yield base | {"kind": "recycling", "category": rng.choice(["cardboard", "pet", "aluminium"]),
                           "weight_g": rng.randint(200, 3000), "occurred_at": start,
                           "station_code": "BZRECYCLE-001"}
+
+
+@methodologies_cli.command("seed")
+def seed_methodologies():
+    """File and approve Binzhou's default methodologies where missing (the migration does too)."""
+    added = seed_default_methodologies(db.session.connection())
+    db.session.commit()
+    click.echo(f"{added} default methodology versions added" if added else "default methodologies present")
+
+
+@quantify_cli.command("run")
+def run_quantification():
+    """Quantify every received event now, in this process (the worker's code path)."""
+    click.echo(f"{quantify_received()} events quantified")

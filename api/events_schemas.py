@@ -4,6 +4,7 @@ import marshmallow as ma
 from accounting.account_numbers import is_valid_account_number
 from accounting.event_rules import MAX_DISTANCE_M, MAX_STEPS, MAX_WEIGHT_G, RECYCLING_CATEGORIES, TRIP_MODES
 from accounting.models.events import EVENT_STATUSES
+from api.messages import field_message
 from api.pagination import PageArgs
 from api.schemas_common import LocalDateTime, TrimmedString
 
@@ -106,7 +107,13 @@ class EventSchema(ma.Schema):
     status = ma.fields.String()
     reduction_g = ma.fields.Integer(allow_none=True)
     capped_g = ma.fields.Integer(allow_none=True)
-    reason = ma.fields.String(allow_none=True)
+    reason = ma.fields.String(allow_none=True, metadata={"description": "stable reason code"})
+    reason_text = ma.fields.Function(
+        lambda event: field_message(event.reason) if event.reason else None,
+        metadata={"description": "the reason in the client's language"})
+    rationale = ma.fields.String(allow_none=True, metadata={"description": "how the grams were computed"})
+    factor = ma.fields.String(allow_none=True)
+    methodology_version_id = ma.fields.Integer(allow_none=True)
     started_at = LocalDateTime()
     ended_at = LocalDateTime()
     distance_m = ma.fields.Integer(allow_none=True)

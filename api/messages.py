@@ -160,6 +160,20 @@ FIELD_MESSAGES: dict[str, dict[str, str]] = {
         "zh-CN": "该居民未授权此数据源。", "en": "The resident has not authorized this source.",
     },
     "unknown_station": {"zh-CN": "站点未在该数据源下备案。", "en": "No such station filed under this source."},
+    # quantification (核算) reasons
+    "too_fast": {"zh-CN": "速度超出该出行方式的合理范围。", "en": "Faster than this mode of travel allows."},
+    "trip_too_short": {"zh-CN": "行程过短，未达到最低里程（步数）。", "en": "Shorter than the minimum trip."},
+    "trip_too_long": {"zh-CN": "单次行程超过最大里程（步数）。", "en": "Longer than the maximum single trip."},
+    "overlapping_trip": {
+        "zh-CN": "与您同一时段的另一次出行重叠。", "en": "Overlaps another of your trips in time.",
+    },
+    "duplicate_claim": {
+        "zh-CN": "同一行程已由其他来源申报。", "en": "The same trip was already claimed by another report.",
+    },
+    "source_not_approved": {"zh-CN": "数据源未获批准。", "en": "The data source is not approved."},
+    "no_methodology_in_force": {
+        "zh-CN": "行为发生时没有生效的已批准方法学。", "en": "No approved methodology was in force at the time.",
+    },
 }
 
 # marshmallow's own messages, so a Chinese client reads Chinese field errors too.

@@ -2,7 +2,7 @@
 import logging
 
 from celery import Celery, Task
-from flask import Flask, g
+from flask import Flask, current_app, g, has_app_context
 
 log = logging.getLogger(__name__)
 
@@ -12,7 +12,10 @@ def celery_init_app(app: Flask) -> Celery:
 
     class FlaskTask(Task):
         def __call__(self, *args, **kwargs):
-            with app.app_context():
+            # In-process (eager) calls run for the app that enqueued them, in a context
+            # (and database session) of their own; a worker runs them for `app`.
+            target = current_app._get_current_object() if has_app_context() else app
+            with target.app_context():
                 g.request_id = (self.request.headers or {}).get("request_id") if self.request else None
                 return self.run(*args, **kwargs)
 

@@ -26,6 +26,8 @@ def load_settings(environ=os.environ, **overrides) -> dict:
     """Build the Flask config mapping from environment variables (see README)."""
     app_env = environ.get("APP_ENV", "development")
     redis_url = environ.get("REDIS_URL") or None
+    # Without Redis the tasks run in-process, the same code, right after the request commits.
+    in_process = environ.get("CELERY_TASKS_IN_PROCESS", "true" if redis_url is None else "false") == "true"
     settings = {
         "APP_ENV": app_env,
         "TESTING": app_env == "test",
@@ -50,12 +52,16 @@ def load_settings(environ=os.environ, **overrides) -> dict:
         "CELERY": {
             "broker_url": redis_url or "memory://",
             "result_backend": None,
-            # Without Redis the tasks run in-process, the same code, at enqueue time.
-            "task_always_eager": redis_url is None,
+            "task_always_eager": in_process,
             "task_eager_propagates": True,
             "task_ignore_result": True,
             "broker_connection_retry_on_startup": True,
             "timezone": "Asia/Shanghai",
+            "imports": ("accounting.tasks",),
+            "beat_schedule": {
+                # Anything left `received` (Redis was down, a worker died) is picked up here.
+                "sweep-received-events": {"task": "accounting.quantify_received", "schedule": 60.0},
+            },
         },
         "API_TITLE": "Binzhou 碳普惠 platform API",
         "API_VERSION": "v1",

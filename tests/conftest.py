@@ -12,6 +12,7 @@ import pytest
 import redis
 import sqlalchemy as sa
 
+from accounting.methodologies import seed_default_methodologies
 from tests.support import RESIDENT_PASSWORD, ApiClient, SourceClient
 
 ADMIN_URL = os.environ.get("TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -27,6 +28,9 @@ TEST_SETTINGS = {
     # Argon2 at its lightest: the suite registers hundreds of users.
     "ARGON2_TIME_COST": "1",
     "ARGON2_MEMORY_KIB": "1024",
+    # Quantification runs in-process right after each commit; tests/test_worker.py runs a
+    # real Celery worker for the queued path.
+    "CELERY_TASKS_IN_PROCESS": "true",
 }
 
 
@@ -108,9 +112,24 @@ def _clean_state(request):
                     connection.execute(sa.text(f"DELETE FROM {table}"))
             # Keep the APP source the migration files; everything else a test filed goes.
             connection.execute(sa.text("DELETE FROM data_sources WHERE code <> 'APP'"))
+            # ...and the default methodologies the migration ships come back.
+            seed_default_methodologies(connection)
         client = app.extensions.get("redis")
         if client is not None:
             client.flushdb()
+
+
+@pytest.fixture
+def quantification_deferred(app):
+    """Queue quantification instead of running it in-process: events stay `received`.
+
+    For tests of recording itself; the queued task lands in this run's Redis db, no worker
+    takes it, and the db is emptied after the test.
+    """
+    conf = app.extensions["celery"].conf
+    conf.task_always_eager = False
+    yield
+    conf.task_always_eager = True
 
 
 @pytest.fixture

@@ -169,6 +169,9 @@ def test_login_is_rate_limited_per_client_address(app, api, postgres_database, r
     finally:
         with limited.app_context():
             db.engine.dispose()
+        # Building `limited` made its Celery app the current and default one; shared tasks follow that.
+        app.extensions["celery"].set_current()
+        app.extensions["celery"].set_default()
 
 
 # --- staff users and data sources through the CLI ---------------------------------------------

@@ -14,6 +14,11 @@ from accounting.sources import file_station
 from config.extensions import db
 from tests.support import ago, iso
 
+
+@pytest.fixture(autouse=True)
+def _recording_only(quantification_deferred):
+    """These tests are about recording: quantification is queued, not run, so rows stay `received`."""
+
 PATH = "/api/v1/ingest/events"
 PROBLEM = "application/problem+json"
 MODES = ("bus", "metro", "bike", "walk", "ev")

@@ -19,17 +19,18 @@ def test_register_login_refresh_authorize_post_trip_and_see_it(api, file_source)
 
     posted = api.trip(resident, mode="metro", distance_m=10_000)
     assert posted.status_code == 202
-    assert posted.get_json()["status"] == "received"
 
     events = api.http.get("/api/v1/me/events", headers=resident.auth()).get_json()
-    assert [(e["id"], e["mode"], e["distance_m"], e["status"]) for e in events["items"]] == [
-        (posted.get_json()["id"], "metro", 10_000, "received")
+    # Quantified as soon as it was recorded (in-process here; by the worker in production).
+    assert [(e["id"], e["mode"], e["distance_m"], e["status"], e["reduction_g"]) for e in events["items"]] == [
+        (posted.get_json()["id"], "metro", 10_000, "quantified", 468)
     ]
     assert events["next_cursor"] is None
 
     me = api.http.get("/api/v1/me", headers=resident.auth()).get_json()
     assert me["account"]["number"] == resident.account_number
     assert me["account"]["balance_g"] == 0
+    assert me["account"]["pending_g"] == 468  # quantified, waiting for issuance
 
     assert api.http.post("/api/v1/auth/logout", headers=resident.auth()).status_code == 204
     after = api.http.get("/api/v1/me", headers=resident.auth())

@@ -1,6 +1,11 @@
 """Registry and record tables; importing this package registers them on the metadata."""
 from accounting.models.events import GreenEvent
 from accounting.models.holders import Account, Holder
+from accounting.models.methodologies import Methodology, MethodologyVersion
+from accounting.models.review import DailyTally, ReviewFlag
 from accounting.models.sources import DataSource, SourceAuthorization, Station
 
-__all__ = ["Account", "DataSource", "GreenEvent", "Holder", "SourceAuthorization", "Station"]
+__all__ = [
+    "Account", "DailyTally", "DataSource", "GreenEvent", "Holder", "Methodology", "MethodologyVersion",
+    "ReviewFlag", "SourceAuthorization", "Station",
+]

@@ -1,5 +1,5 @@
 """The green-action record (记录): one row per trip or recycling drop-off reported."""
-from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Index, Integer, String, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from config.db_types import BigId, UTCDateTime, utcnow
@@ -7,6 +7,10 @@ from config.extensions import db
 
 EVENT_KINDS = ("trip", "recycling")
 EVENT_STATUSES = ("received", "quantified", "capped", "rejected", "issued")
+ACCEPTED_STATUSES = ("quantified", "capped", "issued")
+# Accounts are split into lanes (account id mod lanes) so several workers can quantify
+# at once while each resident's events are still taken strictly in arrival order.
+QUANTIFY_LANES = 4
 
 
 class GreenEvent(db.Model):
@@ -30,8 +34,15 @@ class GreenEvent(db.Model):
         CheckConstraint("weight_g IS NULL OR weight_g > 0", name="weight_positive"),
         CheckConstraint("reduction_g IS NULL OR reduction_g >= 0", name="reduction_not_negative"),
         CheckConstraint("capped_g IS NULL OR capped_g >= 0", name="capped_not_negative"),
+        CheckConstraint("status = 'received' OR methodology_version_id IS NOT NULL OR reason IS NOT NULL",
+                        name="quantified_by_a_version"),
         # A resident's history, newest first, is read by (account, id).
         Index("ix_green_events_account_id_id", "account_id", "id"),
+        # Overlap and duplicate-claim checks look up a resident's trips by time.
+        Index("ix_green_events_account_id_started_at", "account_id", "started_at"),
+        # The quantifier's queue: only received events, by lane, in arrival order.
+        Index("ix_green_events_received_lane", text(f"(account_id % {QUANTIFY_LANES})"), "id",
+              postgresql_where=text("status = 'received'"), sqlite_where=text("status = 'received'")),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -52,5 +63,10 @@ class GreenEvent(db.Model):
     capped_g: Mapped[int | None] = mapped_column(BigInteger)
     reason: Mapped[str | None] = mapped_column(String(48))
     received_at = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+    # Filled by quantification: which version, which factor, and how the grams came out.
+    methodology_version_id: Mapped[int | None] = mapped_column(ForeignKey("methodology_versions.id"))
+    factor: Mapped[str | None] = mapped_column(String(16))
+    rationale: Mapped[str | None] = mapped_column(String(300))
+    quantified_at = mapped_column(UTCDateTime, nullable=True)
 
     source = relationship("DataSource", lazy="joined", viewonly=True)

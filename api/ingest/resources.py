@@ -9,6 +9,8 @@ from flask_smorest import Blueprint
 from accounting.errors import DomainError, SourceAuthError
 from accounting.recording import ingest_events
 from accounting.sources import authenticate_source
+from accounting.tasks import quantify_received
+from api.after_commit import enqueue_after_commit
 from api.events_schemas import IngestBatchSchema, IngestEventSchema, IngestResultSchema
 from api.ingest.replay import first_sighting
 from api.messages import field_message, localize_errors
@@ -62,6 +64,8 @@ class IngestEvents(MethodView):
             raise DomainError("too_many_events", limit=limit)
         valid, rejected = _validated(batch["events"])
         outcome = ingest_events(g.source, valid, now=utcnow())
+        if outcome.accepted:
+            enqueue_after_commit(quantify_received)
         rejected += [
             {"index": index, "errors": {name: [field_message(code)] for name, code in errors.items()},
              "reasons": errors}

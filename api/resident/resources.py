@@ -7,7 +7,9 @@ from flask_smorest import Blueprint
 from accounting import accounts, recording, sources
 from accounting.errors import NotFound
 from accounting.models import GreenEvent
+from accounting.tasks import quantify_received
 from api import qr
+from api.after_commit import enqueue_after_commit
 from api.actor import current_actor, roles_required
 from api.events_schemas import AcceptedEventSchema, EventListArgs, EventPageSchema, EventSchema, TripSchema
 from api.idempotency import idempotent
@@ -47,7 +49,9 @@ class Trips(MethodView):
         """Report a trip the app measured; it waits as `received` until quantified."""
         actor = current_actor()
         external_id = trip.pop("external_id", None) or f"app-{uuid.uuid4()}"
-        event, _created = recording.record_trip(actor.account_id, trip, external_id, now=utcnow())
+        event, created = recording.record_trip(actor.account_id, trip, external_id, now=utcnow())
+        if created:
+            enqueue_after_commit(quantify_received)
         return event
 
 

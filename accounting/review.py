@@ -1,0 +1,59 @@
+"""Suspicious patterns flagged for an auditor's review; flagged events still count.
+
+- capped_streak: a resident hit a daily cap on CAPPED_STREAK_DAYS days in a row.
+- repeated_implausible_trips: IMPLAUSIBLE_PER_DAY or more trips in one day refused as
+  faster or longer than any real trip.
+"""
+from datetime import timedelta
+
+from sqlalchemy import select
+from sqlalchemy.dialects import postgresql, sqlite
+
+from accounting.models import DailyTally, ReviewFlag
+from config.extensions import db
+
+CAPPED_STREAK_DAYS = 3
+IMPLAUSIBLE_PER_DAY = 3
+
+
+def flag_patterns(outcomes, tallies) -> None:
+    """Flag the (account, day)s whose tallies, with the days before, look wrong."""
+    first_event = {}
+    for outcome in outcomes:
+        first_event.setdefault((outcome.account_id, outcome.day), outcome.event_id)
+    flags = []
+    capped = _capped_days({key for key, tally in tallies.items() if tally.capped_g > 0})
+    for (account_id, day), tally in tallies.items():
+        if tally.implausible_count >= IMPLAUSIBLE_PER_DAY:
+            flags.append((account_id, day, "repeated_implausible_trips",
+                          f"{tally.implausible_count} trips refused as implausible on {day}"))
+        streak = range(1, CAPPED_STREAK_DAYS)
+        if tally.capped_g > 0 and all((account_id, day - timedelta(days=n)) in capped for n in streak):
+            flags.append((account_id, day, "capped_streak",
+                          f"daily cap reached {CAPPED_STREAK_DAYS} days in a row up to {day}"))
+    if not flags:
+        return
+    insert = postgresql.insert if db.session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    db.session.execute(
+        insert(ReviewFlag.__table__).on_conflict_do_nothing(index_elements=["account_id", "day", "code"]),
+        [{"account_id": a, "day": d, "code": code, "detail": detail, "event_id": first_event[(a, d)]}
+         for a, d, code, detail in flags],
+    )
+
+
+def _capped_days(candidates: set) -> set:
+    """(account, day) pairs on which a cap was reached, in the streak window before the candidates."""
+    if not candidates:
+        return set()
+    accounts = {account_id for account_id, _ in candidates}
+    days = [day for _, day in candidates]
+    return set(db.session.execute(select(DailyTally.account_id, DailyTally.day).where(
+        DailyTally.account_id.in_(accounts), DailyTally.capped_g > 0,
+        DailyTally.day.between(min(days) - timedelta(days=CAPPED_STREAK_DAYS - 1), max(days)))).all())
+
+
+def open_flags(limit: int, before_id: int | None = None) -> list[ReviewFlag]:
+    query = select(ReviewFlag).where(ReviewFlag.resolved_at.is_(None))
+    if before_id is not None:
+        query = query.where(ReviewFlag.id < before_id)
+    return list(db.session.scalars(query.order_by(ReviewFlag.id.desc()).limit(limit)))
