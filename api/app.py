@@ -58,11 +58,13 @@ def _register_models() -> None:
 def _register_blueprints(app: Flask, api: ProblemApi) -> None:
     from api import docs_assets, health
     from api.events_schemas import IngestEventSchema
+    from api.bureau.methodologies import blp as methodologies_blp
+    from api.bureau.quantification import blp as bureau_blp
     from api.identity.resources import blp as auth_blp
     from api.ingest.resources import blp as ingest_blp
     from api.resident.resources import blp as resident_blp
 
-    for blueprint in (auth_blp, resident_blp, ingest_blp):
+    for blueprint in (auth_blp, resident_blp, ingest_blp, methodologies_blp, bureau_blp):
         api.register_blueprint(blueprint)
     api.spec.components.schema("IngestEvent", schema=IngestEventSchema)
     app.register_blueprint(health.blp)

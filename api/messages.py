@@ -138,6 +138,31 @@ CATALOGUE: dict[str, tuple[int, dict[str, tuple[str, str]]]] = {
         "zh-CN": ("事件过多", "每次最多提交 {limit} 条事件。"),
         "en": ("Too many events", "Send at most {limit} events per request."),
     }),
+    # methodologies (备案)
+    "methodology_not_found": (404, {
+        "zh-CN": ("方法学不存在", "未找到该方法学。"),
+        "en": ("Methodology not found", "No such methodology."),
+    }),
+    "methodology_version_not_found": (404, {
+        "zh-CN": ("方法学版本不存在", "未找到该方法学版本。"),
+        "en": ("Version not found", "No such methodology version."),
+    }),
+    "methodology_exists": (409, {
+        "zh-CN": ("方法学已存在", "方法学 {code} 已备案。"),
+        "en": ("Methodology exists", "Methodology {code} is filed already."),
+    }),
+    "version_not_in_state": (409, {
+        "zh-CN": ("版本状态不符", "该版本当前为 {actual}，此操作需要 {expected}。"),
+        "en": ("Wrong version status", "The version is {actual}; this needs {expected}."),
+    }),
+    "approver_is_filer": (409, {
+        "zh-CN": ("需由他人审批", "备案人不能审批自己提交的版本，请由另一位审核员审批。"),
+        "en": ("Four eyes required", "Whoever filed a version may not approve it; another auditor must."),
+    }),
+    "invalid_effective_range": (422, {
+        "zh-CN": ("生效期无效", "失效时间必须晚于生效时间。"),
+        "en": ("Invalid effective range", "effective_to must be after effective_from."),
+    }),
     # events
     "invalid_event": (422, {
         "zh-CN": ("行为数据有误", "请检查标出的字段。"),

@@ -1,0 +1,68 @@
+"""Bureau reading of the record: quantification results by date, mode, category, district,
+source and status, and totals grouped the same ways."""
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import func, literal_column, select
+
+from accounting.models import Account, DataSource, GreenEvent, Holder
+from config.extensions import db
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+GROUPINGS = ("day", "mode", "category", "district", "source", "status")
+
+
+def day_start(day: date) -> datetime:
+    """00:00 Asia/Shanghai of `day`, as an aware datetime."""
+    return datetime.combine(day, time(), SHANGHAI)
+
+
+def _filtered(query, *, day_from=None, day_to=None, kind=None, mode=None, category=None, district=None,
+              source=None, status=None):
+    if day_from:
+        query = query.where(GreenEvent.started_at >= day_start(day_from))
+    if day_to:
+        query = query.where(GreenEvent.started_at < day_start(day_to + timedelta(days=1)))
+    for column, value in ((GreenEvent.kind, kind), (GreenEvent.mode, mode), (GreenEvent.category, category),
+                          (Holder.district, district), (DataSource.code, source), (GreenEvent.status, status)):
+        if value is not None:
+            query = query.where(column == value)
+    return query
+
+
+def _joined(query):
+    return (query.join(Account, Account.id == GreenEvent.account_id)
+            .join(Holder, Holder.id == Account.holder_id)
+            .join(DataSource, DataSource.id == GreenEvent.source_id))
+
+
+def find_events(*, limit: int, before_id: int | None = None, **filters) -> list:
+    """Events matching the filters, newest first, with account number and district."""
+    query = _filtered(_joined(select(GreenEvent, Account.number, Holder.district)), **filters)
+    if before_id is not None:
+        query = query.where(GreenEvent.id < before_id)
+    return db.session.execute(query.order_by(GreenEvent.id.desc()).limit(limit)).all()
+
+
+def _shanghai_day(column):
+    if db.session.get_bind().dialect.name == "postgresql":
+        return func.date(func.timezone("Asia/Shanghai", column))
+    return func.date(column, "+8 hours")
+
+
+def summary(group_by: str, **filters) -> list[dict]:
+    """Event count, reduction and capped grams per group."""
+    key = {
+        "day": _shanghai_day(GreenEvent.started_at), "mode": GreenEvent.mode, "category": GreenEvent.category,
+        "district": Holder.district, "source": DataSource.code, "status": GreenEvent.status,
+    }[group_by].label("key")
+    query = _filtered(_joined(select(
+        key, func.count().label("events"),
+        func.coalesce(func.sum(GreenEvent.reduction_g), 0).label("reduction_g"),
+        func.coalesce(func.sum(GreenEvent.capped_g), 0).label("capped_g"),
+    )), **filters).group_by(literal_column("key")).order_by(literal_column("key"))
+    return [
+        {"key": str(row.key) if row.key is not None else None, "events": row.events,
+         "reduction_g": int(row.reduction_g), "capped_g": int(row.capped_g)}
+        for row in db.session.execute(query)
+    ]

@@ -1,0 +1,1 @@
+"""The bureau's side: filing methodologies, reading quantification results and reports."""
