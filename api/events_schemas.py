@@ -61,7 +61,7 @@ class IngestEventSchema(ma.Schema):
     category = ma.fields.String(validate=ma.validate.OneOf(RECYCLING_CATEGORIES))
     weight_g = ma.fields.Integer(strict=True, validate=ma.validate.Range(1, MAX_WEIGHT_G))
     occurred_at = ma.fields.AwareDateTime()
-    station_code = ma.fields.String(validate=ma.validate.Length(1, 32))
+    station_code = TrimmedString(validate=ma.validate.Length(1, 32))
 
     @ma.validates("account_number")
     def check_account_number(self, value, **kwargs):

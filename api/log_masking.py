@@ -29,13 +29,12 @@ class PhoneMaskingFilter(logging.Filter):
         return True
 
 
-def install_phone_masking() -> None:
-    """Mask on every handler of the root logger (werkzeug's and gunicorn's included)."""
+def install_phone_masking(*loggers: logging.Logger) -> None:
+    """Mask on every handler of the root logger (werkzeug's and gunicorn's included) and `loggers`."""
     root = logging.getLogger()
     if not root.handlers:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    for handler in root.handlers + logging.getLogger("gunicorn.error").handlers + logging.getLogger(
-        "gunicorn.access"
-    ).handlers:
+    watched = [root, logging.getLogger("gunicorn.error"), logging.getLogger("gunicorn.access"), *loggers]
+    for handler in (handler for logger in watched for handler in logger.handlers):
         if not any(isinstance(f, PhoneMaskingFilter) for f in handler.filters):
             handler.addFilter(PhoneMaskingFilter())

@@ -10,7 +10,7 @@ DISTRICTS = (
     "滨州经济技术开发区", "滨州高新技术产业开发区", "北海经济开发区",
 )
 
-CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")
+CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 PHONE = ma.validate.Regexp(r"^1[3-9]\d{9}$", error="Not a mainland China mobile number.")
 
 
