@@ -3,6 +3,8 @@ import os
 from datetime import timedelta
 from pathlib import Path
 
+from celery.schedules import crontab
+
 DEV_SECRET = "dev-only-secret-change-me-before-production"
 DEV_JWT_SECRET = "dev-only-jwt-secret-change-me-before-production"
 INSTANCE_DIR = Path(__file__).resolve().parent.parent / "instance"
@@ -42,6 +44,8 @@ def load_settings(environ=os.environ, **overrides) -> dict:
         # A 1,000-event batch is about 250 KB; anything past 2 MiB is refused with 413.
         "MAX_CONTENT_LENGTH": int(environ.get("MAX_CONTENT_LENGTH", str(2 * 1024 * 1024))),
         "INGEST_MAX_EVENTS": 1000,
+        # A proposed issuance batch up to this size is approved automatically (recorded as such).
+        "ISSUANCE_AUTO_APPROVE_MAX_G": int(environ.get("ISSUANCE_AUTO_APPROVE_MAX_G", "1000000")),
         "SIGNATURE_MAX_AGE_SECONDS": 300,
         "RATELIMIT_STORAGE_URI": redis_url or "memory://",
         "RATELIMIT_HEADERS_ENABLED": True,
@@ -57,10 +61,14 @@ def load_settings(environ=os.environ, **overrides) -> dict:
             "task_ignore_result": True,
             "broker_connection_retry_on_startup": True,
             "timezone": "Asia/Shanghai",
-            "imports": ("accounting.tasks",),
+            "imports": ("accounting.tasks", "accounting.registry_tasks"),
             "beat_schedule": {
                 # Anything left `received` (Redis was down, a worker died) is picked up here.
                 "sweep-received-events": {"task": "accounting.quantify_received", "schedule": 60.0},
+                # Yesterday (Asia/Shanghai) is issued at 01:30; re-running a day issues nothing twice.
+                "issue-yesterday": {"task": "registry.issue_day", "schedule": crontab(hour=1, minute=30)},
+                # Keep the unsealed tail of the audit log short.
+                "seal-audit-log": {"task": "registry.seal_audit_log", "schedule": 10.0},
             },
         },
         "API_TITLE": "Binzhou 碳普惠 platform API",

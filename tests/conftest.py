@@ -12,6 +12,7 @@ import pytest
 import redis
 import sqlalchemy as sa
 
+from accounting.ledger import ensure_system_accounts, forget_cached_ids
 from accounting.methodologies import seed_default_methodologies
 from tests.support import RESIDENT_PASSWORD, ApiClient, SourceClient
 
@@ -112,8 +113,10 @@ def _clean_state(request):
                     connection.execute(sa.text(f"DELETE FROM {table}"))
             # Keep the APP source the migration files; everything else a test filed goes.
             connection.execute(sa.text("DELETE FROM data_sources WHERE code <> 'APP'"))
-            # ...and the default methodologies the migration ships come back.
+            # ...and the default methodologies and system accounts the migrations ship come back.
             seed_default_methodologies(connection)
+            ensure_system_accounts(connection)
+        forget_cached_ids()
         client = app.extensions.get("redis")
         if client is not None:
             client.flushdb()

@@ -43,6 +43,10 @@ class GreenEvent(db.Model):
         # The quantifier's queue: only received events, by lane, in arrival order.
         Index("ix_green_events_received_lane", text(f"(account_id % {QUANTIFY_LANES})"), "id",
               postgresql_where=text("status = 'received'"), sqlite_where=text("status = 'received'")),
+        # Issuance gathers a day's verified reductions that no batch holds yet.
+        Index("ix_green_events_unbatched", "started_at",
+              postgresql_where=text("issuance_batch_id IS NULL AND status IN ('quantified', 'capped')"),
+              sqlite_where=text("issuance_batch_id IS NULL AND status IN ('quantified', 'capped')")),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -68,5 +72,7 @@ class GreenEvent(db.Model):
     factor: Mapped[str | None] = mapped_column(String(16))
     rationale: Mapped[str | None] = mapped_column(String(300))
     quantified_at = mapped_column(UTCDateTime, nullable=True)
+    # 签发: the batch that certified this reduction; one at most (invariant 5).
+    issuance_batch_id: Mapped[int | None] = mapped_column(ForeignKey("issuance_batches.id"), index=True)
 
     source = relationship("DataSource", lazy="joined", viewonly=True)

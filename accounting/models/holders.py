@@ -6,7 +6,7 @@ from config.db_types import BigId, UTCDateTime, utcnow
 from config.extensions import db
 
 HOLDER_KINDS = ("resident", "merchant", "enterprise", "bureau")
-ACCOUNT_KINDS = ("holder", "issuance", "escrow", "retirement")
+ACCOUNT_KINDS = ("holder", "issuance", "escrow", "retirement", "revocation")
 
 
 class Holder(db.Model):
@@ -31,8 +31,8 @@ class Account(db.Model):
     __tablename__ = "accounts"
     __table_args__ = (
         CheckConstraint(f"kind IN {ACCOUNT_KINDS}", name="kind"),
-        # Invariant 2: only system accounts (issuance) may run negative.
-        CheckConstraint("kind <> 'holder' OR balance_g >= 0", name="holder_balance_not_negative"),
+        # Invariant 2: no balance below zero but the issuance account's, whose debit is all ever issued.
+        CheckConstraint("kind = 'issuance' OR balance_g >= 0", name="balance_not_negative"),
         CheckConstraint("kind <> 'holder' OR holder_id IS NOT NULL", name="holder_account_has_holder"),
     )
 

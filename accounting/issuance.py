@@ -1,0 +1,167 @@
+"""签发: proposing a day's issuance batches, approving them, and issuing serial blocks.
+
+Everything is set-based: a batch of a million reductions is a handful of statements.
+Proposing fixes which reductions a batch holds (each reduction in one batch at most,
+invariant 5) and what each account receives; issuing is one journal transaction, keyed
+by the batch, so re-running a day, or a worker killed mid-way, never issues twice.
+"""
+from datetime import date, timedelta
+
+from sqlalchemy import func, insert, select, text, update
+
+from accounting import audit, ledger
+from accounting.errors import Conflict, NotFound
+from accounting.ledger import Idempotency
+from accounting.models import BatchLine, GreenEvent, IssuanceBatch, Methodology, MethodologyVersion
+from accounting.reports import day_start
+from config.db_types import utcnow
+from config.extensions import db
+
+EVENTS, LINES, BATCHES = GreenEvent.__table__, BatchLine.__table__, IssuanceBatch.__table__
+ISSUANCE_LOCK = 7_303_000
+
+
+def _lock_day(day: date) -> None:
+    """Proposals for one day run one at a time (a second run waits, then finds nothing new)."""
+    if db.session.get_bind().dialect.name == "postgresql":
+        db.session.execute(select(func.pg_advisory_xact_lock(ISSUANCE_LOCK, day.toordinal())))
+
+
+def _unbatched(day: date, version_id: int | None = None):
+    """Verified reductions of the day not in any batch yet."""
+    conditions = [EVENTS.c.status.in_(("quantified", "capped")), EVENTS.c.issuance_batch_id.is_(None),
+                  EVENTS.c.reduction_g > 0, EVENTS.c.started_at >= day_start(day),
+                  EVENTS.c.started_at < day_start(day + timedelta(days=1))]
+    if version_id is not None:
+        conditions.append(EVENTS.c.methodology_version_id == version_id)
+    return conditions
+
+
+def propose_batches(day: date, *, actor_id: int | None, auto_approve_max_g: int) -> list[IssuanceBatch]:
+    """One batch per methodology version with unbatched reductions on `day` (Asia/Shanghai)."""
+    _lock_day(day)
+    versions = db.session.scalars(select(EVENTS.c.methodology_version_id).where(*_unbatched(day)).distinct())
+    return [_propose(day, version_id, actor_id, auto_approve_max_g) for version_id in sorted(versions)]
+
+
+def _propose(day: date, version_id: int, actor_id: int | None, auto_approve_max_g: int) -> IssuanceBatch:
+    code, number = db.session.execute(
+        select(Methodology.code, MethodologyVersion.version).join(Methodology)
+        .where(MethodologyVersion.id == version_id)).one()
+    batch_no = 1 + (db.session.scalar(select(func.max(IssuanceBatch.batch_no)).where(
+        IssuanceBatch.methodology_version_id == version_id, IssuanceBatch.vintage == day)) or 0)
+    batch = IssuanceBatch(
+        methodology_version_id=version_id, vintage=day, batch_no=batch_no, status="proposed",
+        serial_prefix=f"BZ-{code}{number}-{day:%Y%m%d}-{batch_no:04d}",
+        quantity_g=0, capped_g=0, accounts_count=0, events_count=0, proposed_by=actor_id, proposed_at=utcnow())
+    db.session.add(batch)
+    db.session.flush()
+    db.session.execute(update(EVENTS).where(*_unbatched(day, version_id)).values(issuance_batch_id=batch.id))
+    db.session.execute(insert(LINES).from_select(
+        ["batch_id", "account_id", "quantity_g"],
+        select(text(str(batch.id)), EVENTS.c.account_id, func.sum(EVENTS.c.reduction_g))
+        .where(EVENTS.c.issuance_batch_id == batch.id).group_by(EVENTS.c.account_id)))
+    totals = db.session.execute(select(
+        func.count(), func.coalesce(func.sum(EVENTS.c.reduction_g), 0), func.coalesce(func.sum(EVENTS.c.capped_g), 0),
+        func.count(func.distinct(EVENTS.c.account_id))).where(EVENTS.c.issuance_batch_id == batch.id)).one()
+    batch.events_count, batch.quantity_g, batch.capped_g, batch.accounts_count = (
+        totals[0], int(totals[1]), int(totals[2]), totals[3])
+    if batch.quantity_g <= auto_approve_max_g:
+        batch.status, batch.auto_approved, batch.approved_at = "approved", True, utcnow()
+        batch.decision_note = f"auto-approved: {batch.quantity_g} g ≤ {auto_approve_max_g} g"
+    db.session.flush()
+    audit.record(audit.actor_label(actor_id), "batch_proposed", f"batch:{batch.serial_prefix}", {
+        "quantity_g": batch.quantity_g, "events": batch.events_count, "accounts": batch.accounts_count,
+        "auto_approved": batch.auto_approved})
+    return batch
+
+
+def batch(batch_id: int, *, lock: bool = False) -> IssuanceBatch:
+    query = select(IssuanceBatch).where(IssuanceBatch.id == batch_id)
+    found = db.session.scalar(query.with_for_update() if lock else query)
+    if found is None:
+        raise NotFound("batch_not_found")
+    return found
+
+
+def approve_batch(batch_id: int, actor_id: int, note: str | None = None) -> IssuanceBatch:
+    """An auditor approves a proposed batch (not one they proposed themselves)."""
+    found = batch(batch_id, lock=True)
+    if found.status != "proposed":
+        raise Conflict("batch_not_in_state", expected="proposed", actual=found.status)
+    if found.proposed_by == actor_id:
+        raise Conflict("approver_is_proposer")
+    found.status, found.approved_by, found.approved_at, found.decision_note = "approved", actor_id, utcnow(), note
+    audit.record(audit.actor_label(actor_id), "batch_approved", f"batch:{found.serial_prefix}", {"note": note})
+    db.session.flush()
+    return found
+
+
+def reject_batch(batch_id: int, actor_id: int, note: str) -> IssuanceBatch:
+    """Refuse a proposed batch; its reductions stay with it and are never issued."""
+    found = batch(batch_id, lock=True)
+    if found.status != "proposed":
+        raise Conflict("batch_not_in_state", expected="proposed", actual=found.status)
+    found.status, found.approved_by, found.decision_note = "rejected", actor_id, note
+    audit.record(audit.actor_label(actor_id), "batch_rejected", f"batch:{found.serial_prefix}", {"note": note})
+    db.session.flush()
+    return found
+
+
+def issue_batch(batch_id: int, *, actor_id: int | None) -> IssuanceBatch:
+    """Create the batch's serial blocks, credit each account, and mark its reductions issued."""
+    found = batch(batch_id, lock=True)
+    if found.status == "issued":
+        return found
+    if found.status != "approved":
+        raise Conflict("batch_not_in_state", expected="approved", actual=found.status)
+    transaction, replayed = ledger.begin("issue", Idempotency("issuance", f"batch:{found.id}", f"batch:{found.id}"),
+                                         actor_id, found.serial_prefix)
+    if replayed:  # cannot happen while the batch row is locked and not issued; kept as a guard
+        raise Conflict("batch_issued_elsewhere")
+    accounts = select(LINES.c.account_id).where(LINES.c.batch_id == found.id)
+    ledger.lock_accounts(list(db.session.scalars(accounts)) + [ledger.system_account_id("issuance")])
+    _create_blocks(found.id, transaction.id)
+    _post_issue_entries(found, transaction.id)
+    db.session.execute(update(EVENTS).where(EVENTS.c.issuance_batch_id == found.id).values(status="issued"))
+    found.status, found.issued_at, found.transaction_id = "issued", utcnow(), transaction.id
+    audit.record(audit.actor_label(actor_id), "batch_issued", f"batch:{found.serial_prefix}", {
+        "transaction": transaction.id, "quantity_g": found.quantity_g, "accounts": found.accounts_count})
+    db.session.flush()
+    return found
+
+
+def _create_blocks(batch_id: int, transaction_id: int) -> None:
+    """One block per line: serials 1..quantity, consecutive by account id (invariant 4)."""
+    running = func.sum(LINES.c.quantity_g).over(order_by=LINES.c.account_id)
+    db.session.execute(insert(ledger.BLOCKS).from_select(
+        ["batch_id", "first_serial", "last_serial", "account_id", "status", "created_in"],
+        select(LINES.c.batch_id, running - LINES.c.quantity_g + 1, running, LINES.c.account_id,
+               text("'active'"), text(str(transaction_id))).where(LINES.c.batch_id == batch_id)))
+    db.session.execute(insert(ledger.MOVES).from_select(
+        ["transaction_id", "block_id", "from_account_id", "to_account_id"],
+        select(text(str(transaction_id)), ledger.BLOCKS.c.id, text("NULL"), ledger.BLOCKS.c.account_id)
+        .where(ledger.BLOCKS.c.created_in == transaction_id)))
+
+
+def _post_issue_entries(found: IssuanceBatch, transaction_id: int) -> None:
+    issuance_id = ledger.system_account_id("issuance")
+    db.session.execute(insert(ledger.ENTRIES).values(
+        transaction_id=transaction_id, account_id=issuance_id, amount_g=-found.quantity_g))
+    db.session.execute(insert(ledger.ENTRIES).from_select(
+        ["transaction_id", "account_id", "amount_g"],
+        select(text(str(transaction_id)), LINES.c.account_id, LINES.c.quantity_g).where(LINES.c.batch_id == found.id)))
+    credited = select(LINES.c.quantity_g).where(LINES.c.batch_id == found.id,
+                                                LINES.c.account_id == ledger.ACCOUNTS.c.id).scalar_subquery()
+    db.session.execute(update(ledger.ACCOUNTS).where(ledger.ACCOUNTS.c.id.in_(
+        select(LINES.c.account_id).where(LINES.c.batch_id == found.id))).values(
+        balance_g=ledger.ACCOUNTS.c.balance_g + credited))
+    db.session.execute(update(ledger.ACCOUNTS).where(ledger.ACCOUNTS.c.id == issuance_id).values(
+        balance_g=ledger.ACCOUNTS.c.balance_g - found.quantity_g))
+
+
+def batches_to_issue(day: date | None = None) -> list[int]:
+    query = select(IssuanceBatch.id).where(IssuanceBatch.status == "approved").order_by(IssuanceBatch.id)
+    if day is not None:
+        query = query.where(IssuanceBatch.vintage == day)
+    return list(db.session.scalars(query))

@@ -1,0 +1,47 @@
+"""Celery tasks of the registry: the daily issuance run and sealing the audit log."""
+from datetime import date, timedelta
+
+from celery import shared_task
+from flask import current_app
+
+from accounting import audit, issuance
+from accounting.quantification import SHANGHAI
+from config.db_types import utcnow
+from config.extensions import db
+
+
+def yesterday() -> date:
+    return utcnow().astimezone(SHANGHAI).date() - timedelta(days=1)
+
+
+def run_issuance_day(day: date, *, actor_id: int | None = None) -> dict:
+    """Propose the day's batches (committed), then issue each approved batch in its own commit."""
+    proposed = issuance.propose_batches(
+        day, actor_id=actor_id, auto_approve_max_g=current_app.config["ISSUANCE_AUTO_APPROVE_MAX_G"])
+    db.session.commit()
+    issued = []
+    for batch_id in issuance.batches_to_issue(day):
+        issuance.issue_batch(batch_id, actor_id=actor_id)
+        db.session.commit()
+        issued.append(batch_id)
+    return {"day": day.isoformat(), "proposed": [b.id for b in proposed], "issued": issued}
+
+
+@shared_task(name="registry.issue_day", ignore_result=True)
+def issue_day(day_iso: str | None = None) -> dict:
+    """签发 for one Asia/Shanghai day (yesterday by default); safe to run again."""
+    result = run_issuance_day(date.fromisoformat(day_iso) if day_iso else yesterday())
+    seal_audit_log()
+    return result
+
+
+@shared_task(name="registry.seal_audit_log", ignore_result=True)
+def seal_audit_log() -> int:
+    """Chain every unsealed audit record, a block at a time."""
+    total = 0
+    while True:
+        sealed = audit.seal_pending()
+        db.session.commit()
+        if not sealed:
+            return total
+        total += sealed

@@ -1,0 +1,77 @@
+"""A day issued end to end, then units moved, retired and revoked; the registry verifies throughout."""
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import select
+
+from accounting import issuance, registry
+from accounting.ledger import Idempotency
+from accounting.models import Account, CreditBlock, GreenEvent
+from accounting.quantification import shanghai_day
+from accounting.registry_tasks import run_issuance_day, seal_audit_log
+from accounting.verification import verify_registry
+from config.extensions import db
+from tests.support import ago
+
+
+def _failed(report):
+    return [check for check in report if not check["ok"]]
+
+
+@pytest.fixture
+def issued_day(app, api):
+    """Two residents with quantified trips yesterday... issued."""
+    start = ago(days=1)
+    residents = [api.register() for _ in range(2)]
+    for resident, km in zip(residents, (10, 5)):
+        assert api.trip(resident, mode="metro", distance_m=km * 1000, start=start).status_code == 202
+    day = shanghai_day(start)
+    with app.app_context():
+        result = run_issuance_day(day)
+        seal_audit_log()
+    return residents, day, result
+
+
+def test_a_day_is_issued_once_and_the_registry_verifies(app, api, issued_day):
+    residents, day, result = issued_day
+    assert len(result["issued"]) == 1
+    with app.app_context():
+        batch = issuance.batch(result["issued"][0])
+        assert batch.status == "issued" and batch.quantity_g == 468 + 234
+        assert batch.serial_prefix == f"BZ-TRIP1-{day:%Y%m%d}-0001"
+        balances = dict(db.session.execute(select(Account.number, Account.balance_g).where(
+            Account.number.in_([r.account_number for r in residents]))).all())
+        assert balances == {residents[0].account_number: 468, residents[1].account_number: 234}
+        assert not _failed(verify_registry())
+        again = run_issuance_day(day)
+        assert again["proposed"] == [] and again["issued"] == []
+        statuses = set(db.session.scalars(select(GreenEvent.status)))
+        assert statuses == {"issued"}
+
+
+def test_transfer_retire_and_revoke_keep_every_invariant(app, api, issued_day):
+    (alice, bob), day, result = issued_day
+    with app.app_context():
+        ids = dict(db.session.execute(select(Account.number, Account.id)).all())
+        moved = registry.transfer(ids[alice.account_number], bob.account_number, 100,
+                                  Idempotency("user:1", "gift-1", "h1"), actor_id=None, memo="gift")
+        assert [r.serials for r in moved.ranges] == [f"BZ-TRIP1-{day:%Y%m%d}-0001-000000001-000000100"] or \
+            moved.ranges[0].last - moved.ranges[0].first + 1 == 100
+        replay = registry.transfer(ids[alice.account_number], bob.account_number, 100,
+                                   Idempotency("user:1", "gift-1", "h1"), actor_id=None)
+        assert replay.replayed and replay.transaction_id == moved.transaction_id
+        retirement = registry.retire(ids[bob.account_number], 50, "滨州市民", "碳中和", Idempotency("u", "r1", "h"),
+                                     actor_id=None)
+        assert retirement.number.startswith("BZR-")
+        batch = issuance.batch(result["issued"][0])
+        outcome = registry.revoke_range(batch.serial_prefix, 1, batch.quantity_g, "fraud test",
+                                        Idempotency("auditor", "rev-1", "h"), actor_id=7)
+        assert outcome["revoked_g"] == 468 + 234 - 50
+        assert outcome["not_moved_g"] == {"retired": 50}
+        db.session.commit()
+        seal_audit_log()
+        assert not _failed(verify_registry()), verify_registry()
+        balances = dict(db.session.execute(select(Account.number, Account.balance_g)).all())
+        assert balances[alice.account_number] == 0 and balances[bob.account_number] == 0
+        assert balances["SYSRETIRED"] == 50 and balances["SYSREVOKED"] == 652
+        assert db.session.scalar(select(CreditBlock.id).where(CreditBlock.status == "retired")) is not None
