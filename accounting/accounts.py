@@ -41,18 +41,11 @@ def account_by_number(number: str) -> Account:
 
 
 def account_summary(account: Account) -> dict:
-    """The figures a resident sees: balance, what waits for issuance, what was issued."""
-    by_status = dict(db.session.execute(
-        select(GreenEvent.status, func.coalesce(func.sum(GreenEvent.reduction_g), 0))
-        .where(GreenEvent.account_id == account.id, GreenEvent.status.in_(("quantified", "capped", "issued")))
-        .group_by(GreenEvent.status)
-    ).all())
-    return {
-        "number": account.number,
-        "balance_g": account.balance_g,
-        "pending_g": int(by_status.get("quantified", 0)) + int(by_status.get("capped", 0)),
-        "issued_total_g": int(by_status.get("issued", 0)),
-        # No movement can spend or retire credits until the registry's ledger exists.
-        "spent_g": 0,
-        "retired_g": 0,
-    }
+    """The figures a resident sees: balance, what waits for issuance, what was issued, spent, retired."""
+    from accounting.trace import account_totals  # the registry's reading of the journal
+
+    pending = db.session.scalar(
+        select(func.coalesce(func.sum(GreenEvent.reduction_g), 0))
+        .where(GreenEvent.account_id == account.id, GreenEvent.status.in_(("quantified", "capped"))))
+    return {"number": account.number, "balance_g": account.balance_g, "pending_g": int(pending),
+            "frozen": account.frozen_at is not None, **account_totals(account.id)}

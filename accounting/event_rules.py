@@ -27,7 +27,7 @@ def time_errors(started_at: datetime, ended_at: datetime, now: datetime) -> dict
     if ended_at < started_at:
         errors["ended_at"] = "ends_before_start"
     elif ended_at - started_at > MAX_TRIP_DURATION:
-        errors["ended_at"] = "trip_too_long"
+        errors["ended_at"] = "lasts_over_a_day"
     if started_at < now - CLAIM_WINDOW:
         errors["started_at"] = "outside_claim_window"
     if ended_at > now + FUTURE_TOLERANCE:

@@ -45,3 +45,11 @@ def seal_audit_log() -> int:
         if not sealed:
             return total
         total += sealed
+
+
+@shared_task(name="registry.issue_batch", ignore_result=True)
+def issue_approved_batch(batch_id: int) -> None:
+    """Issue one approved batch (after an auditor's approval commits)."""
+    issuance.issue_batch(batch_id, actor_id=None)
+    db.session.commit()
+    seal_audit_log()

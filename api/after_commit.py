@@ -11,13 +11,13 @@ def after_commit(callback) -> None:
     g.setdefault("after_commit", []).append(callback)
 
 
-def enqueue_after_commit(task) -> None:
-    """Send `task` once this request commits, through this app's own Celery instance.
+def enqueue_after_commit(task, *args) -> None:
+    """Send `task(*args)` once this request commits, through this app's own Celery instance.
 
     (A shared task's .delay() would use whichever Celery app was created last.)
     """
     celery_app = current_app.extensions["celery"]
-    after_commit(lambda: celery_app.tasks[task.name].delay())
+    after_commit(lambda: celery_app.tasks[task.name].delay(*args))
 
 
 def run_after_commit() -> None:

@@ -61,10 +61,13 @@ def _register_blueprints(app: Flask, api: ProblemApi) -> None:
     from api.bureau.methodologies import blp as methodologies_blp
     from api.bureau.quantification import blp as bureau_blp
     from api.identity.resources import blp as auth_blp
+    from api.registry.bureau import blp as registry_blp
+    from api.registry.holders import blp as holders_blp
     from api.ingest.resources import blp as ingest_blp
     from api.resident.resources import blp as resident_blp
 
-    for blueprint in (auth_blp, resident_blp, ingest_blp, methodologies_blp, bureau_blp):
+    for blueprint in (auth_blp, resident_blp, ingest_blp, methodologies_blp, bureau_blp, registry_blp,
+                      holders_blp):
         api.register_blueprint(blueprint)
     api.spec.components.schema("IngestEvent", schema=IngestEventSchema)
     app.register_blueprint(health.blp)
@@ -95,7 +98,9 @@ def _commit_once_per_request(app: Flask) -> None:
 
 
 def _register_cli(app: Flask) -> None:
-    from api.cli import demo_cli, methodologies_cli, quantify_cli, sources_cli, users_cli
+    from api.cli import (
+        demo_cli, issuance_cli, methodologies_cli, quantify_cli, registry_cli, sources_cli, users_cli,
+    )
 
-    for group in (users_cli, sources_cli, methodologies_cli, quantify_cli, demo_cli):
+    for group in (users_cli, sources_cli, methodologies_cli, quantify_cli, issuance_cli, registry_cli, demo_cli):
         app.cli.add_command(group)

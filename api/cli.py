@@ -13,7 +13,10 @@ from accounting.errors import DomainError
 from accounting.methodologies import seed_default_methodologies
 from accounting.models.sources import SOURCE_KINDS
 from accounting.recording import ingest_events
+from accounting.registry_tasks import run_issuance_day, seal_audit_log
+from accounting.quantification import SHANGHAI
 from accounting.tasks import quantify_received
+from accounting.verification import verify_registry
 from api.identity.models import ROLES, User, mask_phone
 from api.identity.operations import create_staff_user, register_resident
 from api.messages import title_and_detail
@@ -23,6 +26,8 @@ from config.extensions import db
 users_cli = AppGroup("users", help="Staff users.")
 methodologies_cli = AppGroup("methodologies", help="Methodologies (备案).")
 quantify_cli = AppGroup("quantify", help="Quantification (核算).")
+issuance_cli = AppGroup("issuance", help="Issuance (签发).")
+registry_cli = AppGroup("registry", help="The registry (登记, 管理).")
 sources_cli = AppGroup("sources", help="Data sources (备案) and their stations.")
 demo_cli = AppGroup("demo", help="Demo data for a first look.")
 
@@ -112,8 +117,12 @@ def seed():
         for source in filed.values():
             ingest_events(source, list(enumerate(_demo_events(source, account.number, rng, now))), now=now)
     db.session.commit()
-    quantified = quantify_received()  # in-process, as the worker would
-    click.echo(f"demo data seeded ({quantified} green actions quantified); "
+    quantified = quantify_received()  # in-process, as the worker and the daily beat would
+    today = utcnow().astimezone(SHANGHAI).date()
+    issued = [run_issuance_day(today - timedelta(days=back)) for back in range(6, 0, -1)]
+    seal_audit_log()
+    click.echo(f"demo data seeded ({quantified} green actions quantified, "
+               f"{sum(len(day['issued']) for day in issued)} batches issued); "
                f"every demo user's password is {DEMO_PASSWORD}")
     for phone, name, _ in DEMO_RESIDENTS:
         click.echo(f"  resident {name}: phone {phone}")
@@ -148,3 +157,39 @@ def seed_methodologies():
 def run_quantification():
     """Quantify every received event now, in this process (the worker's code path)."""
     click.echo(f"{quantify_received()} events quantified")
+
+
+@issuance_cli.command("run")
+@click.option("--date", "day", required=True, type=click.DateTime(formats=["%Y-%m-%d"]),
+              help="The Asia/Shanghai day to issue.")
+def run_issuance(day):
+    """Propose and issue a day's batches (as the daily beat task does); safe to run again."""
+    result = run_issuance_day(day.date())
+    sealed = seal_audit_log()
+    click.echo(f"{result['day']}: proposed {len(result['proposed'])} batch(es), issued {len(result['issued'])}; "
+               f"{sealed} audit records sealed")
+    waiting = [b for b in result["proposed"] if b not in result["issued"]]
+    if waiting:
+        click.echo(f"waiting for an auditor's approval: batches {waiting}")
+
+
+@registry_cli.command("verify")
+@click.option("--json", "as_json", is_flag=True)
+def verify(as_json):
+    """Check the registry's eight invariants; exit status 0 only when every one holds."""
+    seal_audit_log()
+    report = verify_registry()
+    if as_json:
+        click.echo(json.dumps(report, ensure_ascii=False, indent=2))
+    else:
+        for check in report:
+            click.echo(f"{'ok    ' if check['ok'] else 'FAILED'} {check['invariant']}"
+                       + ("" if check["ok"] else f" ({check['violations']}: {'; '.join(check['examples'][:5])})"))
+    if not all(check["ok"] for check in report):
+        raise SystemExit(1)
+
+
+@registry_cli.command("seal")
+def seal():
+    """Chain every unsealed audit record now."""
+    click.echo(f"{seal_audit_log()} audit records sealed")

@@ -163,6 +163,55 @@ CATALOGUE: dict[str, tuple[int, dict[str, tuple[str, str]]]] = {
         "zh-CN": ("生效期无效", "失效时间必须晚于生效时间。"),
         "en": ("Invalid effective range", "effective_to must be after effective_from."),
     }),
+    # registry
+    "insufficient_balance": (422, {
+        "zh-CN": ("余额不足", "账户余额不足以完成此操作。"),
+        "en": ("Insufficient balance", "The account does not hold enough credits for this."),
+    }),
+    "invalid_amount": (422, {
+        "zh-CN": ("数量无效", "数量必须是正整数（克）。"),
+        "en": ("Invalid amount", "The amount must be a positive whole number of grams."),
+    }),
+    "same_account": (422, {
+        "zh-CN": ("不能转给自己", "转出和转入账户相同。"),
+        "en": ("Same account", "Sender and receiver are the same account."),
+    }),
+    "account_frozen": (409, {
+        "zh-CN": ("账户已冻结", "该账户已被冻结，暂不能转移碳减排量。"),
+        "en": ("Account frozen", "The account is frozen; its credits cannot move."),
+    }),
+    "account_not_frozen": (409, {
+        "zh-CN": ("账户未冻结", "该账户没有被冻结。"),
+        "en": ("Account not frozen", "The account is not frozen."),
+    }),
+    "no_account": (403, {
+        "zh-CN": ("没有碳账户", "您的角色不持有碳账户。"),
+        "en": ("No account", "Your role holds no carbon account."),
+    }),
+    "serial_not_found": (404, {
+        "zh-CN": ("序列号不存在", "未找到该序列号的碳减排量。"),
+        "en": ("Serial not found", "No issued unit has this serial number."),
+    }),
+    "retirement_not_found": (404, {
+        "zh-CN": ("注销记录不存在", "未找到该注销编号。"),
+        "en": ("Retirement not found", "No retirement has this number."),
+    }),
+    "batch_not_found": (404, {
+        "zh-CN": ("签发批次不存在", "未找到该签发批次。"),
+        "en": ("Batch not found", "No such issuance batch."),
+    }),
+    "batch_not_in_state": (409, {
+        "zh-CN": ("批次状态不符", "该批次当前为 {actual}，此操作需要 {expected}。"),
+        "en": ("Wrong batch status", "The batch is {actual}; this needs {expected}."),
+    }),
+    "approver_is_proposer": (409, {
+        "zh-CN": ("需由他人审批", "提议人不能审批自己提议的批次。"),
+        "en": ("Four eyes required", "Whoever proposed a batch may not approve it."),
+    }),
+    "batch_issued_elsewhere": (409, {
+        "zh-CN": ("批次已签发", "该批次已由其他进程签发。"),
+        "en": ("Batch issued elsewhere", "Another process issued this batch."),
+    }),
     # events
     "invalid_event": (422, {
         "zh-CN": ("行为数据有误", "请检查标出的字段。"),
@@ -177,7 +226,7 @@ CATALOGUE: dict[str, tuple[int, dict[str, tuple[str, str]]]] = {
 # Per-field codes in `errors` (events, sign-up): just a message per language.
 FIELD_MESSAGES: dict[str, dict[str, str]] = {
     "ends_before_start": {"zh-CN": "结束时间早于开始时间。", "en": "Ends before it starts."},
-    "trip_too_long": {"zh-CN": "行程时长超过 24 小时。", "en": "Lasts more than 24 hours."},
+    "lasts_over_a_day": {"zh-CN": "行程时长超过 24 小时。", "en": "Lasts more than 24 hours."},
     "outside_claim_window": {"zh-CN": "超过 7 天申报期限。", "en": "Older than the 7-day claim window."},
     "in_future": {"zh-CN": "时间在未来。", "en": "Lies in the future."},
     "unknown_account": {"zh-CN": "碳账户不存在。", "en": "No such carbon account."},

@@ -259,10 +259,12 @@ def test_the_cap_day_is_the_asia_shanghai_calendar_day(app, api, resident):
     assert (events[late]["status"], events[late]["reduction_g"], events[late]["capped_g"]) == ("capped", 192, 510)
     assert (events[next_day]["status"], events[next_day]["reduction_g"], events[next_day]["capped_g"]) == (
         "quantified", 702, 0)
+    account = _account_id(app, resident)
     with app.app_context():
-        account = _account_id(app, resident)
-        tallies = {t.day: t.trip_g for t in db.session.scalars(select(DailyTally).where(DailyTally.account_id == account))}
-    assert tallies == {before_midnight.astimezone(SHANGHAI).date(): 3000, after_midnight.astimezone(SHANGHAI).date(): 702}
+        tallies = {t.day: t.trip_g
+                   for t in db.session.scalars(select(DailyTally).where(DailyTally.account_id == account))}
+    assert tallies == {before_midnight.astimezone(SHANGHAI).date(): 3000,
+                       after_midnight.astimezone(SHANGHAI).date(): 702}
 
 
 # --- review flags --------------------------------------------------------------------------------

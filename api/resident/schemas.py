@@ -10,8 +10,10 @@ class AccountSchema(ma.Schema):
     balance_g = ma.fields.Integer()
     pending_g = ma.fields.Integer()
     issued_total_g = ma.fields.Integer()
-    spent_g = ma.fields.Integer()
+    spent_g = ma.fields.Integer(metadata={"description": "sent away: transfers and coupon claims"})
     retired_g = ma.fields.Integer()
+    revoked_g = ma.fields.Integer()
+    frozen = ma.fields.Boolean()
 
 
 class MeSchema(ma.Schema):

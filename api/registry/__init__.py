@@ -1,0 +1,1 @@
+"""The registry's API: issuance batches, transfers, retirements, tracing, verification, audit log."""

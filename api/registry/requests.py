@@ -1,0 +1,31 @@
+"""Turning a request into the registry's plain arguments: the acting account, an idempotency key."""
+import hashlib
+import uuid
+
+from flask import request
+
+from accounting.errors import DomainError
+from accounting.ledger import Idempotency
+from accounting.registry_tasks import seal_audit_log
+from api.actor import current_actor
+from api.after_commit import enqueue_after_commit
+
+
+def acting_account_id() -> int:
+    """The account of whoever is signed in; roles without one cannot move credits."""
+    account_id = current_actor().account_id
+    if account_id is None:
+        raise DomainError("no_account")
+    return account_id
+
+
+def ledger_idempotency() -> Idempotency:
+    """Every movement carries a key (invariant 7): the client's Idempotency-Key, or a fresh one."""
+    key = request.headers.get("Idempotency-Key") or f"auto-{uuid.uuid4()}"
+    digest = hashlib.sha256(request.method.encode() + request.path.encode() + request.get_data(cache=True))
+    return Idempotency(f"user:{current_actor().user_id}", key, digest.hexdigest())
+
+
+def seal_after_commit() -> None:
+    """Chain the audit records this request appended soon after it commits."""
+    enqueue_after_commit(seal_audit_log)
