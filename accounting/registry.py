@@ -35,8 +35,13 @@ def _holder_balance_check(accounts, account_id, amount_g):
 
 
 def move(kind: str, from_id: int, to_id: int, amount_g: int, idempotency: Idempotency, *, actor_id: int | None,
-         memo: str | None = None, status: str = "active", audit_subject: str | None = None) -> Movement:
-    """One journal transaction moving `amount_g` units between two accounts."""
+         memo: str | None = None, status: str = "active", audit_subject: str | None = None,
+         receiver_may_be_frozen: bool = False) -> Movement:
+    """One journal transaction moving `amount_g` units between two accounts.
+
+    A frozen account neither sends nor receives, except that credits owed back to it (an
+    expired coupon's price) still return to it.
+    """
     _positive(amount_g)
     if from_id == to_id:
         raise DomainError("same_account")
@@ -44,7 +49,7 @@ def move(kind: str, from_id: int, to_id: int, amount_g: int, idempotency: Idempo
     if replayed:
         return Movement(transaction.id, amount_g, ledger.ranges_of(transaction.id), True)
     accounts = ledger.lock_accounts([from_id, to_id])
-    ledger.ensure_movable(accounts, from_id, to_id)
+    ledger.ensure_movable(accounts, *((from_id,) if receiver_may_be_frozen else (from_id, to_id)))
     _holder_balance_check(accounts, from_id, amount_g)
     ranges = ledger.move_units(transaction.id, from_id, to_id, amount_g, status=status)
     ledger.post_entries(transaction.id, {from_id: -amount_g, to_id: amount_g})

@@ -50,6 +50,7 @@ def create_app(environ: dict | None = None, **overrides) -> Flask:
 
 def _register_models() -> None:
     import accounting.models  # noqa: F401  (tables on the shared metadata)
+    import merchants.models  # noqa: F401
     import api.idempotency  # noqa: F401
     import api.identity.models  # noqa: F401
     import api.identity.tokens  # noqa: F401  (JWT callbacks)
@@ -61,13 +62,15 @@ def _register_blueprints(app: Flask, api: ProblemApi) -> None:
     from api.bureau.methodologies import blp as methodologies_blp
     from api.bureau.quantification import blp as bureau_blp
     from api.identity.resources import blp as auth_blp
+    from api.merchants.residents import blp as coupons_blp
+    from api.merchants.staff import blp as merchants_blp
     from api.registry.bureau import blp as registry_blp
     from api.registry.holders import blp as holders_blp
     from api.ingest.resources import blp as ingest_blp
     from api.resident.resources import blp as resident_blp
 
     for blueprint in (auth_blp, resident_blp, ingest_blp, methodologies_blp, bureau_blp, registry_blp,
-                      holders_blp):
+                      holders_blp, merchants_blp, coupons_blp):
         api.register_blueprint(blueprint)
     api.spec.components.schema("IngestEvent", schema=IngestEventSchema)
     app.register_blueprint(health.blp)

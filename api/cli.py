@@ -17,6 +17,7 @@ from accounting.registry_tasks import run_issuance_day, seal_audit_log
 from accounting.quantification import SHANGHAI
 from accounting.tasks import quantify_received
 from accounting.verification import verify_registry
+from merchants.applications import merchant
 from api.identity.models import ROLES, User, mask_phone
 from api.identity.operations import create_staff_user, register_resident
 from api.messages import title_and_detail
@@ -42,10 +43,16 @@ def _fail(error: DomainError):
 @click.option("--phone", required=True)
 @click.option("--password", required=True)
 @click.option("--name", "display_name", default=None, help="Display name (defaults to the role).")
-def create_user(role, phone, password, display_name):
+@click.option("--merchant", "merchant_id", type=int, default=None, help="The merchant a merchant_staff user works for.")
+def create_user(role, phone, password, display_name, merchant_id):
     """Create a staff user who signs in like everyone else."""
+    if merchant_id is not None and role != "merchant_staff":
+        raise click.BadParameter("only merchant_staff users belong to a merchant", param_hint="--merchant")
     try:
+        if merchant_id is not None:
+            merchant(merchant_id)
         user = create_staff_user(role, phone, password, display_name)
+        user.merchant_id = merchant_id
     except DomainError as error:
         _fail(error)
     db.session.commit()

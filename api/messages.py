@@ -212,6 +212,71 @@ CATALOGUE: dict[str, tuple[int, dict[str, tuple[str, str]]]] = {
         "zh-CN": ("批次已签发", "该批次已由其他进程签发。"),
         "en": ("Batch issued elsewhere", "Another process issued this batch."),
     }),
+    # merchants and coupons (价值兑现)
+    "merchant_not_found": (404, {
+        "zh-CN": ("商户不存在", "未找到该商户。"), "en": ("Merchant not found", "No such merchant."),
+    }),
+    "merchant_not_in_state": (409, {
+        "zh-CN": ("商户状态不符", "该商户当前为 {actual}，此操作需要 {expected}。"),
+        "en": ("Wrong merchant status", "The merchant is {actual}; this needs {expected}."),
+    }),
+    "merchant_not_approved": (409, {
+        "zh-CN": ("商户未获批准", "商户获批后才能发布或兑付优惠券。"),
+        "en": ("Merchant not approved", "Only an approved merchant can publish or redeem coupons."),
+    }),
+    "no_merchant": (403, {
+        "zh-CN": ("未关联商户", "您的账号尚未关联任何商户。"),
+        "en": ("No merchant", "Your account belongs to no merchant."),
+    }),
+    "already_member": (409, {
+        "zh-CN": ("已关联商户", "您的账号已关联一个商户。"),
+        "en": ("Already with a merchant", "Your account already belongs to a merchant."),
+    }),
+    "campaign_not_found": (404, {
+        "zh-CN": ("活动不存在", "未找到该优惠活动。"), "en": ("Campaign not found", "No such campaign."),
+    }),
+    "campaign_not_in_state": (409, {
+        "zh-CN": ("活动状态不符", "该活动当前为 {actual}，此操作需要 {expected}。"),
+        "en": ("Wrong campaign status", "The campaign is {actual}; this needs {expected}."),
+    }),
+    "campaign_not_open": (409, {
+        "zh-CN": ("活动未开放", "该活动当前不可领取。"),
+        "en": ("Campaign not open", "This campaign cannot be claimed now."),
+    }),
+    "invalid_validity": (422, {
+        "zh-CN": ("有效期无效", "结束时间必须晚于开始时间。"),
+        "en": ("Invalid validity", "valid_until must be after valid_from."),
+    }),
+    "sold_out": (409, {
+        "zh-CN": ("已领完", "该优惠券已被领完。"), "en": ("Sold out", "No coupons of this campaign are left."),
+    }),
+    "over_limit": (409, {
+        "zh-CN": ("超过领取上限", "每人最多领取 {limit} 张。"),
+        "en": ("Over the limit", "Each resident may claim at most {limit}."),
+    }),
+    "coupon_not_found": (404, {
+        "zh-CN": ("优惠券不存在", "未找到该优惠券。"), "en": ("Coupon not found", "No such coupon."),
+    }),
+    "coupon_of_another_merchant": (403, {
+        "zh-CN": ("非本店优惠券", "这张优惠券属于其他商户，不能在本店核销。"),
+        "en": ("Another shop's coupon", "This coupon belongs to another merchant and cannot be redeemed here."),
+    }),
+    "already_redeemed": (409, {
+        "zh-CN": ("已核销", "这张优惠券已于 {at} 在 {merchant} 核销。"),
+        "en": ("Already redeemed", "This coupon was redeemed at {merchant} on {at}."),
+    }),
+    "coupon_expired": (409, {
+        "zh-CN": ("优惠券已过期", "这张优惠券已过期，碳减排量已退回居民账户。"),
+        "en": ("Coupon expired", "This coupon has expired; its credits go back to the resident."),
+    }),
+    "qr_invalid": (422, {
+        "zh-CN": ("二维码无效", "二维码无法识别或已被篡改。"),
+        "en": ("Invalid QR code", "The QR code is not one of ours or was altered."),
+    }),
+    "qr_expired": (422, {
+        "zh-CN": ("二维码已过期", "请让顾客在 App 中刷新二维码后再扫。"),
+        "en": ("QR code expired", "Ask the customer to refresh the code in the app and scan again."),
+    }),
     # events
     "invalid_event": (422, {
         "zh-CN": ("行为数据有误", "请检查标出的字段。"),

@@ -61,7 +61,7 @@ def load_settings(environ=os.environ, **overrides) -> dict:
             "task_ignore_result": True,
             "broker_connection_retry_on_startup": True,
             "timezone": "Asia/Shanghai",
-            "imports": ("accounting.tasks", "accounting.registry_tasks"),
+            "imports": ("accounting.tasks", "accounting.registry_tasks", "merchants.tasks"),
             "beat_schedule": {
                 # Anything left `received` (Redis was down, a worker died) is picked up here.
                 "sweep-received-events": {"task": "accounting.quantify_received", "schedule": 60.0},
@@ -69,6 +69,8 @@ def load_settings(environ=os.environ, **overrides) -> dict:
                 "issue-yesterday": {"task": "registry.issue_day", "schedule": crontab(hour=1, minute=30)},
                 # Keep the unsealed tail of the audit log short.
                 "seal-audit-log": {"task": "registry.seal_audit_log", "schedule": 10.0},
+                # Unused coupons past their date give their credits back.
+                "expire-coupons": {"task": "merchants.expire_coupons", "schedule": 300.0},
             },
         },
         "API_TITLE": "Binzhou 碳普惠 platform API",

@@ -15,6 +15,7 @@ class User(db.Model):
     __table_args__ = (
         CheckConstraint(f"role IN {ROLES}", name="role"),
         CheckConstraint("role <> 'resident' OR holder_id IS NOT NULL", name="resident_has_holder"),
+        CheckConstraint("merchant_id IS NULL OR role = 'merchant_staff'", name="only_staff_belong_to_merchants"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -23,6 +24,8 @@ class User(db.Model):
     role: Mapped[str] = mapped_column(String(16))
     display_name: Mapped[str] = mapped_column(String(64))
     holder_id: Mapped[int | None] = mapped_column(ForeignKey("holders.id"), index=True)
+    # Merchant staff act for exactly one merchant.
+    merchant_id: Mapped[int | None] = mapped_column(ForeignKey("merchants.id"), index=True)
     created_at = mapped_column(UTCDateTime, nullable=False, default=utcnow)
     last_login_at = mapped_column(UTCDateTime, nullable=True)
 

@@ -9,11 +9,15 @@ from accounting.ledger import Idempotency
 from accounting.registry_tasks import seal_audit_log
 from api.actor import current_actor
 from api.after_commit import enqueue_after_commit
+from api.merchants.acting import acting_merchant
 
 
 def acting_account_id() -> int:
-    """The account of whoever is signed in; roles without one cannot move credits."""
-    account_id = current_actor().account_id
+    """The account of whoever is signed in (a merchant's, for its staff); roles without one cannot move credits."""
+    actor = current_actor()
+    account_id = actor.account_id
+    if actor.role == "merchant_staff":
+        account_id = acting_merchant().account_id
     if account_id is None:
         raise DomainError("no_account")
     return account_id

@@ -1,0 +1,1 @@
+"""The coupon side: merchants and their staff, campaigns, claims, QR codes, redemption."""

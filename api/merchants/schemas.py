@@ -1,0 +1,117 @@
+"""Merchant, campaign and coupon schemas."""
+import marshmallow as ma
+
+from api.schemas_common import DISTRICTS, LocalDateTime, TrimmedString
+from merchants.models import CATEGORIES
+
+
+class MerchantApplySchema(ma.Schema):
+    name = TrimmedString(required=True, validate=ma.validate.Length(1, 100))
+    district = ma.fields.String(required=True, validate=ma.validate.OneOf(DISTRICTS))
+    address = TrimmedString(required=True, validate=ma.validate.Length(1, 200))
+    category = ma.fields.String(required=True, validate=ma.validate.OneOf(CATEGORIES))
+    licence_number = TrimmedString(load_default="", validate=ma.validate.Length(max=32),
+                                   metadata={"description": "统一社会信用代码"})
+
+
+class MerchantSchema(ma.Schema):
+    id = ma.fields.Integer()
+    name = ma.fields.String()
+    district = ma.fields.String()
+    address = ma.fields.String()
+    category = ma.fields.String()
+    licence_number = ma.fields.String()
+    status = ma.fields.String()
+    account_number = ma.fields.String(allow_none=True)
+    decision_note = ma.fields.String(allow_none=True)
+    created_at = LocalDateTime()
+
+
+class MerchantDecisionSchema(ma.Schema):
+    note = TrimmedString(load_default=None, validate=ma.validate.Length(max=200))
+
+
+class CampaignCreateSchema(ma.Schema):
+    title = TrimmedString(required=True, validate=ma.validate.Length(1, 100))
+    description = TrimmedString(load_default=None, validate=ma.validate.Length(max=2000))
+    terms = TrimmedString(load_default=None, validate=ma.validate.Length(max=2000))
+    face_value_fen = ma.fields.Integer(required=True, strict=True, validate=ma.validate.Range(1, 10_000_000))
+    price_g = ma.fields.Integer(required=True, strict=True, validate=ma.validate.Range(1, 10_000_000))
+    stock = ma.fields.Integer(required=True, strict=True, validate=ma.validate.Range(1, 10_000_000))
+    per_resident_limit = ma.fields.Integer(load_default=1, strict=True, validate=ma.validate.Range(1, 1000))
+    valid_from = ma.fields.AwareDateTime(required=True)
+    valid_until = ma.fields.AwareDateTime(required=True)
+    status = ma.fields.String(load_default="published", validate=ma.validate.OneOf(("draft", "published")),
+                              metadata={"description": "create as a draft, or published at once (default)"})
+
+
+class CampaignSchema(ma.Schema):
+    id = ma.fields.Integer()
+    merchant_id = ma.fields.Integer()
+    merchant_name = ma.fields.Function(lambda c: c.merchant.name)
+    district = ma.fields.Function(lambda c: c.merchant.district)
+    category = ma.fields.Function(lambda c: c.merchant.category)
+    title = ma.fields.String()
+    description = ma.fields.String(allow_none=True)
+    terms = ma.fields.String(allow_none=True)
+    face_value_fen = ma.fields.Integer()
+    price_g = ma.fields.Integer()
+    stock = ma.fields.Integer()
+    remaining = ma.fields.Integer()
+    per_resident_limit = ma.fields.Integer()
+    valid_from = LocalDateTime()
+    valid_until = LocalDateTime()
+    status = ma.fields.String()
+
+
+class CampaignListArgs(ma.Schema):
+    district = ma.fields.String(validate=ma.validate.OneOf(DISTRICTS))
+    category = ma.fields.String(validate=ma.validate.OneOf(CATEGORIES))
+    limit = ma.fields.Integer(load_default=20, validate=ma.validate.Range(1, 100))
+    cursor = ma.fields.String(load_default=None)
+
+
+class CouponSchema(ma.Schema):
+    id = ma.fields.Integer()
+    status = ma.fields.String()
+    campaign_id = ma.fields.Integer()
+    title = ma.fields.Function(lambda c: c.campaign.title)
+    merchant_name = ma.fields.Function(lambda c: c.campaign.merchant.name)
+    face_value_fen = ma.fields.Function(lambda c: c.campaign.face_value_fen)
+    price_g = ma.fields.Integer()
+    claimed_at = LocalDateTime()
+    expires_at = LocalDateTime()
+    redeemed_at = LocalDateTime(allow_none=True)
+
+
+class CouponDetailSchema(CouponSchema):
+    qr_token = ma.fields.String(metadata={"description": "what the QR holds; expires in 15 minutes"})
+    qr_png_url = ma.fields.String()
+    qr_svg_url = ma.fields.String()
+
+
+class CouponPageSchema(ma.Schema):
+    items = ma.fields.List(ma.fields.Nested(CouponSchema))
+    next_cursor = ma.fields.String(allow_none=True)
+
+
+class CampaignPageSchema(ma.Schema):
+    items = ma.fields.List(ma.fields.Nested(CampaignSchema))
+    next_cursor = ma.fields.String(allow_none=True)
+
+
+class TokenSchema(ma.Schema):
+    token = ma.fields.String(required=True, validate=ma.validate.Length(1, 400))
+
+
+class VerificationSchema(ma.Schema):
+    valid = ma.fields.Boolean()
+    reason = ma.fields.String(allow_none=True)
+    reason_text = ma.fields.String(allow_none=True)
+    coupon = ma.fields.Nested(CouponSchema)
+    holder = ma.fields.String(metadata={"description": "the resident's display name, masked"})
+
+
+class StatementArgs(ma.Schema):
+    day_from = ma.fields.Date(data_key="from", required=True)
+    day_to = ma.fields.Date(data_key="to", required=True)

@@ -1,0 +1,212 @@
+"""Merchant staff and the bureau: applications, campaigns, the till (verify, redeem), absorption."""
+from flask import Response, current_app
+from flask.views import MethodView
+from flask_smorest import Blueprint
+from sqlalchemy import select
+
+from accounting import registry
+from accounting.errors import DomainError
+from accounting.models import Account
+from api.actor import current_actor, roles_required
+from api.identity.models import User
+from api.idempotency import idempotent
+from api.merchants.acting import acting_merchant
+from api.merchants.schemas import (
+    CampaignCreateSchema, CampaignSchema, CouponSchema, MerchantDecisionSchema, MerchantApplySchema, MerchantSchema, StatementArgs,
+    TokenSchema, VerificationSchema,
+)
+from api.messages import title_and_detail
+from api.registry.holders import retirement_view
+from api.registry.requests import ledger_idempotency, seal_after_commit
+from api.registry.schemas import RetirementSchema, RetireSchema
+from config.db_types import utcnow
+from config.extensions import db
+from merchants import applications, campaigns, coupons
+from merchants.qr_tokens import read_token
+from merchants.statements import statement_csv
+
+blp = Blueprint("merchants", __name__, url_prefix="/api/v1", description="商户: applications, campaigns, the till")
+
+SIGNED_IN = [{"bearerAuth": []}]
+staff_only = roles_required("merchant_staff")
+bureau_only = roles_required("auditor", "admin")
+
+
+def merchant_view(found) -> dict:
+    return {**{c.key: getattr(found, c.key) for c in found.__table__.columns},
+            "account_number": applications.account_number(found)}
+
+
+@blp.route("/merchants")
+class Merchants(MethodView):
+    @staff_only
+    @idempotent
+    @blp.arguments(MerchantApplySchema)
+    @blp.response(201, MerchantSchema)
+    @blp.doc(security=SIGNED_IN)
+    def post(self, args):
+        """Apply as a merchant; the bureau approves. The applicant belongs to it from now on."""
+        user = db.session.get(User, current_actor().user_id)
+        if user.merchant_id is not None:
+            raise DomainError("already_member")
+        found = applications.apply(**args, applied_by=user.id)
+        user.merchant_id = found.id
+        seal_after_commit()
+        return merchant_view(found)
+
+
+@blp.route("/merchants/<int:merchant_id>")
+class OneMerchant(MethodView):
+    @roles_required("merchant_staff", "auditor", "admin")
+    @blp.response(200, MerchantSchema)
+    @blp.doc(security=SIGNED_IN)
+    def get(self, merchant_id):
+        """A merchant: its own staff or the bureau."""
+        if current_actor().role == "merchant_staff":
+            return merchant_view(acting_merchant(merchant_id))
+        return merchant_view(applications.merchant(merchant_id))
+
+
+def _decision(action):
+    @bureau_only
+    @blp.arguments(MerchantDecisionSchema, required=False)
+    @blp.response(200, MerchantSchema)
+    @blp.doc(security=SIGNED_IN)
+    def post(self, args, merchant_id):
+        actor, note = current_actor().user_id, args.get("note")
+        if action == "approve":
+            found = applications.approve(merchant_id, actor, note)
+        else:
+            found = applications.decide_against(merchant_id, actor, {"reject": "rejected", "suspend": "suspended"}[
+                action], note or action)
+        seal_after_commit()
+        return merchant_view(found)
+
+    post.__doc__ = {"approve": "Approve (or reinstate) a merchant: it gets a registry account and an escrow.",
+                    "reject": "Reject a merchant application.",
+                    "suspend": "Suspend a merchant: no claims or redemptions until approved again."}[action]
+    return type(f"Merchant{action.title()}", (MethodView,), {"post": post})
+
+
+for _action in ("approve", "reject", "suspend"):
+    blp.route(f"/merchants/<int:merchant_id>/{_action}")(_decision(_action))
+
+
+@blp.route("/merchants/<int:merchant_id>/campaigns")
+class MerchantCampaigns(MethodView):
+    @staff_only
+    @idempotent
+    @blp.arguments(CampaignCreateSchema)
+    @blp.response(201, CampaignSchema)
+    @blp.doc(security=SIGNED_IN)
+    def post(self, args, merchant_id):
+        """Create a campaign: published at once (default) or as a draft."""
+        found = acting_merchant(merchant_id)
+        publish = args.pop("status") == "published"
+        return campaigns.create(found.id, args, actor_id=current_actor().user_id, publish=publish)
+
+
+def _campaign_action(action):
+    @staff_only
+    @blp.response(200, CampaignSchema)
+    @blp.doc(security=SIGNED_IN)
+    def post(self, merchant_id, campaign_id):
+        return campaigns.change_status(campaign_id, acting_merchant(merchant_id).id, action)
+
+    post.__doc__ = {"publish": "Publish a draft or paused campaign.", "pause": "Pause a campaign.",
+                    "end": "End a campaign for good."}[action]
+    return type(f"Campaign{action.title()}", (MethodView,), {"post": post})
+
+
+for _action in ("publish", "pause", "end"):
+    blp.route(f"/merchants/<int:merchant_id>/campaigns/<int:campaign_id>/{_action}")(_campaign_action(_action))
+
+
+def _coupon_from(token: str):
+    coupon_id, code = read_token(token, current_app.config["SECRET_KEY"])
+    found = coupons.coupon(coupon_id)
+    if found.code != code:
+        raise DomainError("qr_invalid")
+    return found, code
+
+
+@blp.route("/redemptions/verify")
+class VerifyRedemption(MethodView):
+    @staff_only
+    @blp.arguments(TokenSchema)
+    @blp.response(200, VerificationSchema)
+    @blp.doc(security=SIGNED_IN)
+    def post(self, args):
+        """What a scanned coupon is, for whom, and whether this shop can redeem it now. Changes nothing."""
+        found, _ = _coupon_from(args["token"])
+        verdict = coupons.check(found, acting_merchant().id, now=utcnow())
+        if verdict.reason == "coupon_of_another_merchant":
+            raise DomainError("coupon_of_another_merchant")
+        holder = db.session.scalar(select(User).where(User.holder_id == account_holder(found.account_id)))
+        reason_text = title_and_detail(verdict.reason, _reason_params(found))[1] if verdict.reason else None
+        return {"valid": verdict.valid, "reason": verdict.reason, "reason_text": reason_text, "coupon": found,
+                "holder": _masked_name(holder)}
+
+
+def account_holder(account_id: int) -> int | None:
+    return db.session.scalar(select(Account.holder_id).where(Account.id == account_id))
+
+
+def _masked_name(user) -> str:
+    if user is None:
+        return "—"
+    name = user.display_name
+    return (name[0] + "*" * (len(name) - 1)) if len(name) > 1 else name
+
+
+def _reason_params(found) -> dict:
+    return {"at": found.redeemed_at.isoformat() if found.redeemed_at else "",
+            "merchant": found.campaign.merchant.name}
+
+
+@blp.route("/redemptions")
+class Redemptions(MethodView):
+    @staff_only
+    @blp.arguments(TokenSchema)
+    @blp.response(200, CouponSchema)
+    @blp.doc(security=SIGNED_IN)
+    def post(self, args):
+        """Redeem at the till: the coupon is used and its credits go to the merchant; twice is 409."""
+        found, code = _coupon_from(args["token"])
+        redeemed = coupons.redeem(found.id, code, acting_merchant().id, current_actor().user_id, now=utcnow())
+        seal_after_commit()
+        return redeemed
+
+
+@blp.route("/merchants/<int:merchant_id>/retirements")
+class MerchantRetirements(MethodView):
+    @staff_only
+    @idempotent
+    @blp.arguments(RetireSchema)
+    @blp.response(201, RetirementSchema)
+    @blp.doc(security=SIGNED_IN)
+    def post(self, args, merchant_id):
+        """消纳: retire absorbed credits for a beneficiary and purpose, with a certificate."""
+        found = acting_merchant(merchant_id)
+        if found.account_id is None:
+            raise DomainError("merchant_not_approved")
+        retirement = registry.retire(found.account_id, args["amount_g"], args["beneficiary"], args["purpose"],
+                                     ledger_idempotency(), actor_id=current_actor().user_id)
+        seal_after_commit()
+        return retirement_view(retirement)
+
+
+@blp.route("/merchants/<int:merchant_id>/statement.csv")
+class Statement(MethodView):
+    @roles_required("merchant_staff", "auditor", "admin")
+    @blp.arguments(StatementArgs, location="query")
+    @blp.response(200, content_type="text/csv")
+    @blp.doc(security=SIGNED_IN)
+    def get(self, args, merchant_id):
+        """Claims, redemptions, returns and retirements of a period (Asia/Shanghai days), as CSV."""
+        found = (acting_merchant(merchant_id) if current_actor().role == "merchant_staff"
+                 else applications.merchant(merchant_id))
+        body = statement_csv(found, args["day_from"], args["day_to"])
+        filename = f"statement-{found.id}-{args['day_from']}-{args['day_to']}.csv"
+        return Response(body, mimetype="text/csv",
+                        headers={"Content-Disposition": f'attachment; filename="{filename}"'})

@@ -1,0 +1,63 @@
+"""Coupon campaigns: draft → published → paused → ended; only approved merchants publish."""
+from datetime import datetime
+
+from sqlalchemy import select
+
+from accounting.errors import Conflict, DomainError, NotFound
+from config.db_types import utcnow
+from config.extensions import db
+from merchants.applications import merchant
+from merchants.models import Campaign, Merchant
+
+TRANSITIONS = {"publish": ("draft", "paused"), "pause": ("published",), "end": ("draft", "published", "paused")}
+TARGET = {"publish": "published", "pause": "paused", "end": "ended"}
+
+
+def create(merchant_id: int, fields: dict, *, actor_id: int, publish: bool) -> Campaign:
+    owner = merchant(merchant_id)
+    if publish and owner.status != "approved":
+        raise Conflict("merchant_not_approved")
+    if fields["valid_until"] <= fields["valid_from"]:
+        raise DomainError("invalid_validity")
+    campaign = Campaign(merchant_id=owner.id, status="published" if publish else "draft", claimed_count=0,
+                        created_by=actor_id, **fields)
+    db.session.add(campaign)
+    db.session.flush()
+    return campaign
+
+
+def campaign(campaign_id: int, *, lock: bool = False) -> Campaign:
+    query = select(Campaign).where(Campaign.id == campaign_id)
+    found = db.session.scalar(query.with_for_update(of=Campaign) if lock else query)
+    if found is None:
+        raise NotFound("campaign_not_found")
+    return found
+
+
+def change_status(campaign_id: int, merchant_id: int, action: str) -> Campaign:
+    found = campaign(campaign_id, lock=True)
+    if found.merchant_id != merchant_id:
+        raise NotFound("campaign_not_found")
+    if found.status not in TRANSITIONS[action]:
+        raise Conflict("campaign_not_in_state", expected=" / ".join(TRANSITIONS[action]), actual=found.status)
+    if action == "publish" and found.merchant.status != "approved":
+        raise Conflict("merchant_not_approved")
+    found.status = TARGET[action]
+    db.session.flush()
+    return found
+
+
+def open_campaigns(*, now: datetime | None = None, district: str | None = None, category: str | None = None,
+                   limit: int, after_id: int | None = None) -> list[Campaign]:
+    """Published campaigns of approved merchants valid now, for residents to browse."""
+    now = now or utcnow()
+    query = (select(Campaign).join(Merchant)
+             .where(Campaign.status == "published", Merchant.status == "approved",
+                    Campaign.valid_from <= now, Campaign.valid_until > now))
+    if district:
+        query = query.where(Merchant.district == district)
+    if category:
+        query = query.where(Merchant.category == category)
+    if after_id is not None:
+        query = query.where(Campaign.id < after_id)
+    return list(db.session.scalars(query.order_by(Campaign.id.desc()).limit(limit)))
