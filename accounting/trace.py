@@ -2,7 +2,7 @@
 and an account's own movements."""
 import re
 
-from sqlalchemy import and_, case, func, or_, select
+from sqlalchemy import case, func, or_, select
 
 from accounting.errors import NotFound
 from accounting.models import (

@@ -1,28 +1,23 @@
-"""Flask CLI: staff users, data sources and stations, demo data."""
+"""Flask CLI: staff users, data sources, methodologies, quantification, issuance, registry, demo data."""
 import json
-import random
-from datetime import timedelta
 
 import click
 from flask import current_app
 from flask.cli import AppGroup
-from sqlalchemy import select
 
 from accounting import sources as source_service
 from accounting.errors import DomainError
 from accounting.methodologies import seed_default_methodologies
 from accounting.models.sources import SOURCE_KINDS
-from accounting.recording import ingest_events
 from accounting.registry_tasks import run_issuance_day, seal_audit_log
-from accounting.quantification import SHANGHAI
 from accounting.tasks import quantify_received
 from accounting.verification import verify_registry
-from merchants.applications import merchant
-from api.identity.models import ROLES, User, mask_phone
-from api.identity.operations import create_staff_user, register_resident
+from api.demo import seed_demo
+from api.identity.models import ROLES, mask_phone
+from api.identity.operations import create_staff_user
 from api.messages import title_and_detail
-from config.db_types import utcnow
 from config.extensions import db
+from merchants.applications import merchant
 
 users_cli = AppGroup("users", help="Staff users.")
 methodologies_cli = AppGroup("methodologies", help="Methodologies (备案).")
@@ -96,60 +91,14 @@ def add_station(source_code, code, name, district):
     click.echo(f"filed station {code} under {source_code}")
 
 
-DEMO_PASSWORD = "demo-password-2026"
-DEMO_RESIDENTS = [
-    ("13800000001", "王小绿", "滨城区"),
-    ("13800000002", "李骑行", "邹平市"),
-    ("13800000003", "张回收", "博兴县"),
-]
-DEMO_SOURCES = [("BZBUS", "transit", "滨州公交"), ("BZBIKE", "bikeshare", "滨州共享单车"),
-                ("BZRECYCLE", "recycling", "滨州再生资源回收")]
-
-
 @demo_cli.command("seed")
 def seed():
-    """Demo residents, sources, a station and a week of green actions (runs once)."""
-    if db.session.scalar(select(User.id).where(User.phone == DEMO_RESIDENTS[0][0])):
+    """Demo residents, sources, a merchant with a campaign, and a week of issued green actions (runs once)."""
+    summary = seed_demo()
+    if summary is None:
         click.echo("demo data already present")
         return
-    app_secret = current_app.config["SECRET_KEY"]
-    filed = {code: source_service.file_source(code, kind, name, app_secret)[0] for code, kind, name in DEMO_SOURCES}
-    source_service.file_station("BZRECYCLE", "BZRECYCLE-001", "黄河五路回收站", "滨城区")
-    create_staff_user("auditor", "13900000001", DEMO_PASSWORD, "生态环境局审核员")
-    rng, now = random.Random(2026), utcnow()
-    for phone, name, district in DEMO_RESIDENTS:
-        _, account = register_resident(phone, DEMO_PASSWORD, name, district)
-        for code in filed:
-            source_service.authorize_source(account.id, code)
-        for source in filed.values():
-            ingest_events(source, list(enumerate(_demo_events(source, account.number, rng, now))), now=now)
-    db.session.commit()
-    quantified = quantify_received()  # in-process, as the worker and the daily beat would
-    today = utcnow().astimezone(SHANGHAI).date()
-    issued = [run_issuance_day(today - timedelta(days=back)) for back in range(6, 0, -1)]
-    seal_audit_log()
-    click.echo(f"demo data seeded ({quantified} green actions quantified, "
-               f"{sum(len(day['issued']) for day in issued)} batches issued); "
-               f"every demo user's password is {DEMO_PASSWORD}")
-    for phone, name, _ in DEMO_RESIDENTS:
-        click.echo(f"  resident {name}: phone {phone}")
-    click.echo("  auditor: phone 13900000001")
-
-
-def _demo_events(source, account_number, rng, now):
-    for day in range(1, 6):
-        start = now - timedelta(days=day, hours=rng.randint(0, 10))
-        base = {"external_id": f"demo-{account_number}-{day}", "account_number": account_number}
-        if source.kind == "transit":
-            yield base | {"kind": "trip", "mode": "bus", "started_at": start,
-                          "ended_at": start + timedelta(minutes=25), "distance_m": rng.randint(3000, 12000)}
-        elif source.kind == "bikeshare":
-            yield base | {"kind": "trip", "mode": "bike", "started_at": start,
-                          "ended_at": start + timedelta(minutes=15), "distance_m": rng.randint(1000, 5000)}
-        else:
-            yield base | {"kind": "recycling", "category": rng.choice(["cardboard", "pet", "aluminium"]),
-                          "weight_g": rng.randint(200, 3000), "occurred_at": start,
-                          "station_code": "BZRECYCLE-001"}
+    click.echo(summary)
 
 
 @methodologies_cli.command("seed")

@@ -16,7 +16,6 @@ from accounting import registry
 from accounting.errors import Conflict, DomainError, NotFound
 from accounting.ledger import Idempotency
 from accounting.models import JournalTransaction
-from config.db_types import utcnow
 from config.extensions import db
 from merchants.campaigns import campaign as campaign_by_id
 from merchants.models import Campaign, Coupon

@@ -2,7 +2,7 @@
 from sqlalchemy import CheckConstraint, ForeignKey, LargeBinary, SmallInteger, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from config.db_types import BigId, UTCDateTime, utcnow
+from config.db_types import UTCDateTime, utcnow
 from config.extensions import db
 
 SOURCE_KINDS = ("transit", "bikeshare", "recycling", "app")
