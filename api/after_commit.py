@@ -3,6 +3,8 @@ import logging
 
 from flask import current_app, g
 
+from config.extensions import redis_store
+
 log = logging.getLogger(__name__)
 
 
@@ -11,13 +13,29 @@ def after_commit(callback) -> None:
     g.setdefault("after_commit", []).append(callback)
 
 
-def enqueue_after_commit(task, *args) -> None:
+def enqueue_after_commit(task, *args, coalesce_seconds: float | None = None) -> None:
     """Send `task(*args)` once this request commits, through this app's own Celery instance.
 
     (A shared task's .delay() would use whichever Celery app was created last.)
+
+    With `coalesce_seconds`, requests share one task per window instead of one each: the
+    first sends it to run `coalesce_seconds` later and holds a Redis key for half that
+    time; requests committing while the key is held skip sending, and the task, running
+    after the key has expired, sees what they committed.
     """
     celery_app = current_app.extensions["celery"]
-    after_commit(lambda: celery_app.tasks[task.name].delay(*args))
+    bound = celery_app.tasks[task.name]
+    client = redis_store.client
+    if coalesce_seconds and client is not None and not celery_app.conf.task_always_eager:
+        window_ms = int(coalesce_seconds * 500)
+
+        def send_once_per_window():
+            if client.set(f"coalesce:{task.name}:{args}", b"1", nx=True, px=window_ms):
+                bound.apply_async(args, countdown=coalesce_seconds)
+
+        after_commit(send_once_per_window)
+    else:
+        after_commit(lambda: bound.delay(*args))
 
 
 def run_after_commit() -> None:

@@ -65,7 +65,7 @@ class IngestEvents(MethodView):
         valid, rejected = _validated(batch["events"])
         outcome = ingest_events(g.source, valid, now=utcnow())
         if outcome.accepted:
-            enqueue_after_commit(quantify_received)
+            enqueue_after_commit(quantify_received, coalesce_seconds=1.0)
         rejected += [
             {"index": index, "errors": {name: [field_message(code)] for name, code in errors.items()},
              "reasons": errors}

@@ -51,7 +51,7 @@ class Trips(MethodView):
         external_id = trip.pop("external_id", None) or f"app-{uuid.uuid4()}"
         event, created = recording.record_trip(actor.account_id, trip, external_id, now=utcnow())
         if created:
-            enqueue_after_commit(quantify_received)
+            enqueue_after_commit(quantify_received, coalesce_seconds=1.0)
         return event
 
 
