@@ -7,6 +7,7 @@ from datetime import datetime
 
 from sqlalchemy import func, insert, select
 
+from accounting import audit
 from accounting.errors import Conflict, DomainError, NotFound
 from accounting.methodology_defaults import DEFAULT_METHODOLOGIES
 from accounting.models import Methodology, MethodologyVersion
@@ -98,6 +99,7 @@ def file_version(methodology_id: int, number: int, actor_id: int) -> Methodology
         raise Conflict("version_not_in_state", expected="draft", actual=version.status)
     version.status, version.filed_by, version.filed_at = "filed", actor_id, utcnow()
     db.session.flush()
+    _audit(version, "methodology_filed", actor_id)
     return version
 
 
@@ -111,7 +113,26 @@ def approve_version(methodology_id: int, number: int, actor_id: int, note: str |
     version.status, version.approved_by, version.approved_at = "approved", actor_id, utcnow()
     version.approval_note = note
     db.session.flush()
+    _audit(version, "methodology_approved", actor_id, note=note)
     return version
+
+
+def reject_version(methodology_id: int, number: int, actor_id: int, note: str) -> MethodologyVersion:
+    """Send a filed version back to draft, with the reason, for its author to revise and file again."""
+    version = version_of(methodology_id, number, lock=True)
+    if version.status != "filed":
+        raise Conflict("version_not_in_state", expected="filed", actual=version.status)
+    version.status, version.approval_note = "draft", note
+    db.session.flush()
+    _audit(version, "methodology_rejected", actor_id, note=note)
+    return version
+
+
+def previous_approved(version: MethodologyVersion) -> MethodologyVersion | None:
+    """The latest approved (or retired) version before this one: what a reviewer compares against."""
+    return db.session.scalar(select(MethodologyVersion).where(
+        MethodologyVersion.methodology_id == version.methodology_id, MethodologyVersion.version < version.version,
+        MethodologyVersion.status.in_(("approved", "retired"))).order_by(MethodologyVersion.version.desc()).limit(1))
 
 
 def retire_version(methodology_id: int, number: int, actor_id: int) -> MethodologyVersion:
@@ -121,7 +142,13 @@ def retire_version(methodology_id: int, number: int, actor_id: int) -> Methodolo
         raise Conflict("version_not_in_state", expected="approved", actual=version.status)
     version.status = "retired"
     db.session.flush()
+    _audit(version, "methodology_retired", actor_id)
     return version
+
+
+def _audit(version: MethodologyVersion, action: str, actor_id: int, **extra) -> None:
+    audit.record(audit.actor_label(actor_id), action, f"methodology:{version.methodology.code}{version.version}",
+                 {"version_id": version.id, "effective_from": version.effective_from.isoformat(), **extra})
 
 
 def approved_versions() -> dict[str, list[tuple]]:

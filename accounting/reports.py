@@ -66,3 +66,19 @@ def summary(group_by: str, **filters) -> list[dict]:
          "reduction_g": int(row.reduction_g), "capped_g": int(row.capped_g)}
         for row in db.session.execute(query)
     ]
+
+
+def daily_reductions(key: str, days: int, today: date) -> dict[date, dict[str, int]]:
+    """day → {mode or category → grams credited} for the last `days` Asia/Shanghai days."""
+    column = {"mode": GreenEvent.mode, "category": GreenEvent.category}[key]
+    first = today - timedelta(days=days - 1)
+    day = _shanghai_day(GreenEvent.started_at).label("day")
+    rows = db.session.execute(
+        select(day, column, func.sum(GreenEvent.reduction_g))
+        .where(GreenEvent.started_at >= day_start(first), column.is_not(None),
+               GreenEvent.status.in_(("quantified", "capped", "issued")))
+        .group_by(literal_column("day"), column)).all()
+    result = {first + timedelta(days=n): {} for n in range(days)}
+    for row_day, name, grams in rows:
+        result.setdefault(date.fromisoformat(str(row_day)), {})[name] = int(grams or 0)
+    return result

@@ -58,6 +58,7 @@ def _register_models() -> None:
 
 def _register_blueprints(app: Flask, api: ProblemApi) -> None:
     from api import docs_assets, health
+    from api.console.blueprint import init_console
     from api.events_schemas import IngestEventSchema
     from api.bureau.methodologies import blp as methodologies_blp
     from api.bureau.quantification import blp as bureau_blp
@@ -74,6 +75,7 @@ def _register_blueprints(app: Flask, api: ProblemApi) -> None:
         api.register_blueprint(blueprint)
     api.spec.components.schema("IngestEvent", schema=IngestEventSchema)
     app.register_blueprint(health.blp)
+    init_console(app)
     app.register_blueprint(docs_assets.blp)
 
 

@@ -1,0 +1,125 @@
+"""The console's blueprint: sign-in by session cookie, CSRF on every form, zh-CN/en text."""
+from functools import wraps
+
+from flask import Blueprint, current_app, flash, g, redirect, render_template, request, session, url_for
+from flask_wtf.csrf import CSRFError, CSRFProtect, generate_csrf
+
+from accounting.errors import DomainError
+from api.identity.models import User
+from api.identity.operations import authenticate
+from api.messages import title_and_detail
+from api.schemas_common import SHANGHAI
+from config.extensions import db, limiter
+
+bp = Blueprint("console", __name__, url_prefix="/console", template_folder="templates")
+csrf = CSRFProtect()
+CONSOLE_ROLES = ("auditor", "admin")
+
+
+def init_console(app) -> None:
+    # The JSON API authenticates with bearer tokens, not cookies, so only console forms need CSRF.
+    app.config.setdefault("WTF_CSRF_CHECK_DEFAULT", False)
+    app.config.setdefault("SESSION_COOKIE_HTTPONLY", True)
+    app.config.setdefault("SESSION_COOKIE_SAMESITE", "Lax")
+    app.config.setdefault("SESSION_COOKIE_SECURE", app.config["APP_ENV"] == "production")
+    csrf.init_app(app)
+    app.register_blueprint(bp)
+
+
+def t(zh: str, en: str) -> str:
+    """Chinese by default; English when the auditor chose it."""
+    return en if session.get("lang") == "en" else zh
+
+
+@bp.app_template_filter("local")
+def local_time(moment) -> str:
+    """A stored UTC time as Asia/Shanghai wall time."""
+    return moment.astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M") if moment else "—"
+
+
+@bp.app_context_processor
+def console_helpers():
+    return {"t": t, "csrf_token": generate_csrf, "lang": session.get("lang", "zh-CN")}
+
+
+@bp.before_request
+def protect_forms():
+    if request.method == "POST":
+        csrf.protect()
+
+
+@bp.errorhandler(CSRFError)
+def csrf_failed(error):
+    flash(t("表单已过期，请重试。", "The form expired; please try again."), "error")
+    return redirect(request.referrer or url_for("console.dashboard"))
+
+
+def console_login_required(view):
+    @wraps(view)
+    def wrapper(*args, **kwargs):
+        user_id = session.get("console_user")
+        user = db.session.get(User, user_id) if user_id else None
+        if user is None or user.role not in CONSOLE_ROLES:
+            session.pop("console_user", None)
+            return redirect(url_for("console.login", next=request.path))
+        g.console_user = user
+        return view(*args, **kwargs)
+    return wrapper
+
+
+def act(action, success: tuple[str, str], back: str):
+    """Run an action for a form; on refusal roll back and show why, in the auditor's language."""
+    try:
+        action()
+    except DomainError as error:
+        db.session.rollback()
+        title, detail = title_and_detail(error.code, {k: v for k, v in error.params.items() if k != "errors"},
+                                         "en" if session.get("lang") == "en" else "zh-CN")
+        flash(f"{title}: {detail}", "error")
+        return redirect(back)
+    flash(t(*success), "ok")
+    return redirect(back)
+
+
+def reason_from_form() -> str | None:
+    reason = (request.form.get("reason") or "").strip()
+    if not reason or len(reason) > 200:
+        flash(t("请填写理由（200 字以内）。", "Give a reason (up to 200 characters)."), "error")
+        return None
+    return reason
+
+
+@bp.route("/login", methods=["GET", "POST"])
+@limiter.limit(lambda: current_app.config["LOGIN_RATE_LIMIT"], methods=["POST"])
+def login():
+    if request.method == "POST":
+        try:
+            user, _ = authenticate(request.form.get("phone", "").strip(), request.form.get("password", ""))
+        except DomainError:
+            user = None
+        if user is None or user.role not in CONSOLE_ROLES:
+            db.session.rollback()
+            flash(t("手机号或密码错误，或该账号无权使用审核后台。",
+                    "Wrong phone or password, or this account may not use the console."), "error")
+            return render_template("console/login.html"), 401
+        session.clear()
+        session["console_user"], session["lang"] = user.id, request.form.get("lang", "zh-CN")
+        target = request.args.get("next", "")
+        return redirect(target if target.startswith("/console") else url_for("console.dashboard"))
+    return render_template("console/login.html")
+
+
+@bp.post("/logout")
+def logout():
+    session.clear()
+    return redirect(url_for("console.login"))
+
+
+@bp.get("/lang/<string:code>")
+@console_login_required
+def switch_language(code):
+    session["lang"] = "en" if code == "en" else "zh-CN"
+    return redirect(request.referrer or url_for("console.dashboard"))
+
+
+from api.console import pages_dashboard, pages_queues, pages_registry, pages_trace  # noqa: E402,F401  (routes)

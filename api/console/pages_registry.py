@@ -1,0 +1,117 @@
+"""Registry health (verification, the audit chain), the audit log, and CSV exports."""
+import csv
+import io
+from datetime import date, timedelta
+
+from flask import Response, abort, flash, g, redirect, render_template, request, url_for
+from sqlalchemy import select
+
+from accounting import audit
+from accounting.models import Account, AuditRecord, IssuanceBatch, Retirement
+from accounting.quantification import SHANGHAI
+from accounting.registry_tasks import seal_audit_log
+from accounting.reports import day_start
+from accounting.verification import verify_registry
+from api.console.blueprint import bp, console_login_required, t
+from api.console.pages_dashboard import last_verification
+from config.db_types import utcnow
+from config.extensions import db
+from merchants.models import Merchant
+from merchants.statements import statement_csv
+
+
+@bp.get("/health")
+@console_login_required
+def health():
+    chain = audit.verify_chain()
+    return render_template("console/health.html", last=last_verification(), chain=chain, report=None)
+
+
+@bp.post("/health/verify")
+@console_login_required
+def run_verification():
+    """Seal what is pending, check every invariant, and record that it was checked and by whom."""
+    db.session.commit()
+    seal_audit_log()
+    report = verify_registry()
+    ok = all(check["ok"] for check in report)
+    audit.record(audit.actor_label(g.console_user.id), "registry_verified", "registry", {
+        "ok": ok, "failed": [check["invariant"] for check in report if not check["ok"]]})
+    flash(t("全部不变量成立。", "Every invariant holds.") if ok else
+          t("有不变量失败，请查看。", "Some invariants failed; see below."), "ok" if ok else "error")
+    return render_template("console/health.html", last=None, chain=audit.verify_chain(), report=report)
+
+
+@bp.get("/audit")
+@console_login_required
+def audit_log():
+    before = request.args.get("before", type=int)
+    query = select(AuditRecord).order_by(AuditRecord.id.desc()).limit(100)
+    if before:
+        query = query.where(AuditRecord.id < before)
+    return render_template("console/audit.html", records=list(db.session.scalars(query)))
+
+
+def _period() -> tuple[date, date]:
+    today = utcnow().astimezone(SHANGHAI).date()
+    try:
+        first = date.fromisoformat(request.args.get("from") or (today - timedelta(days=30)).isoformat())
+        last = date.fromisoformat(request.args.get("to") or today.isoformat())
+    except ValueError:
+        abort(400)
+    if last < first or (last - first).days > 366:
+        abort(400)
+    return first, last
+
+
+def _csv(name: str, header: list[str], rows, first: date, last: date) -> Response:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(header)
+    writer.writerows(rows)
+    return Response("\ufeff" + buffer.getvalue(), mimetype="text/csv", headers={
+        "Content-Disposition": f'attachment; filename="{name}-{first}-{last}.csv"'})
+
+
+@bp.get("/exports")
+@console_login_required
+def exports():
+    return render_template("console/exports.html", merchants=list(db.session.scalars(
+        select(Merchant).where(Merchant.status != "pending").order_by(Merchant.name))))
+
+
+@bp.get("/exports/batches.csv")
+@console_login_required
+def export_batches():
+    first, last = _period()
+    batches = db.session.scalars(select(IssuanceBatch).where(IssuanceBatch.vintage.between(first, last))
+                                 .order_by(IssuanceBatch.vintage, IssuanceBatch.id))
+    rows = ([b.serial_prefix, b.vintage, b.status, b.quantity_g, b.capped_g, b.accounts_count, b.events_count,
+             b.auto_approved, b.approved_by, b.approved_at, b.issued_at, b.decision_note] for b in batches)
+    return _csv("batches", ["serial_prefix", "vintage", "status", "quantity_g", "capped_g", "accounts", "events",
+                            "auto_approved", "approved_by", "approved_at", "issued_at", "note"], rows, first, last)
+
+
+@bp.get("/exports/retirements.csv")
+@console_login_required
+def export_retirements():
+    first, last = _period()
+    retirements = db.session.execute(
+        select(Retirement, Account.number).join(Account, Account.id == Retirement.account_id)
+        .where(Retirement.created_at >= day_start(first), Retirement.created_at < day_start(last + timedelta(days=1)))
+        .order_by(Retirement.id))
+    rows = ([r.number, r.created_at.isoformat(), number, r.amount_g, r.beneficiary, r.purpose]
+            for r, number in retirements)
+    return _csv("retirements", ["number", "time", "account", "amount_g", "beneficiary", "purpose"], rows, first, last)
+
+
+@bp.get("/exports/merchants/<int:merchant_id>/statement.csv")
+@console_login_required
+def export_statement(merchant_id):
+    first, last = _period()
+    found = db.session.get(Merchant, merchant_id) or abort(404)
+    if found.account_id is None:
+        flash(t("该商户尚未获批，没有流水。", "This merchant is not approved and has no statement."), "error")
+        return redirect(url_for("console.exports"))
+    return Response(statement_csv(found, first, last), mimetype="text/csv", headers={
+        "Content-Disposition": f'attachment; filename="statement-{found.id}-{first}-{last}.csv"'})
