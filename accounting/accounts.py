@@ -5,6 +5,7 @@ from sqlalchemy.exc import IntegrityError
 from accounting.account_numbers import new_account_number
 from accounting.errors import NotFound
 from accounting.models import Account, GreenEvent, Holder
+from accounting.trace import account_totals
 from config.extensions import db
 
 NUMBER_ATTEMPTS = 5
@@ -42,8 +43,6 @@ def account_by_number(number: str) -> Account:
 
 def account_summary(account: Account) -> dict:
     """The figures a resident sees: balance, what waits for issuance, what was issued, spent, retired."""
-    from accounting.trace import account_totals  # the registry's reading of the journal
-
     pending = db.session.scalar(
         select(func.coalesce(func.sum(GreenEvent.reduction_g), 0))
         .where(GreenEvent.account_id == account.id, GreenEvent.status.in_(("quantified", "capped"))))
