@@ -22,12 +22,15 @@ def digest(text_: str) -> str:
     return hashlib.sha256(text_.encode()).hexdigest()
 
 
+def entry(actor: str, action: str, subject: str, payload: dict) -> dict:
+    """The columns of one audit record as it is appended (unsealed)."""
+    return {"actor": actor, "action": action, "subject": subject, "payload": payload,
+            "payload_digest": digest(canonical(payload)), "created_at": utcnow()}
+
+
 def record(actor: str, action: str, subject: str, payload: dict) -> None:
     """Append a registry action; cheap, lock-free, sealed into the chain shortly after."""
-    db.session.execute(insert(RECORDS).values(
-        actor=actor, action=action, subject=subject, payload=payload,
-        payload_digest=digest(canonical(payload)), created_at=utcnow(),
-    ))
+    db.session.execute(insert(RECORDS).values(entry(actor, action, subject, payload)))
 
 
 def actor_label(actor_id: int | None) -> str:

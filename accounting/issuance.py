@@ -37,14 +37,25 @@ def _unbatched(day: date, version_id: int | None = None):
     return conditions
 
 
-def propose_batches(day: date, *, actor_id: int | None, auto_approve_max_g: int) -> list[IssuanceBatch]:
-    """One batch per methodology version with unbatched reductions on `day` (Asia/Shanghai)."""
+def propose_batches(day: date, *, actor_id: int | None, auto_approve_max_g: int,
+                    issue_approved: bool = False) -> list[IssuanceBatch]:
+    """One batch per methodology version with unbatched reductions on `day` (Asia/Shanghai).
+
+    With `issue_approved`, a batch approved automatically is issued at once, in this same
+    transaction, and its reductions are marked issued by the one statement that assigns them
+    to it (instead of a second pass over them when it is issued).
+    """
     _lock_day(day)
-    versions = db.session.scalars(select(EVENTS.c.methodology_version_id).where(*_unbatched(day)).distinct())
-    return [_propose(day, version_id, actor_id, auto_approve_max_g) for version_id in sorted(versions)]
+    pending = db.session.execute(
+        select(EVENTS.c.methodology_version_id, func.sum(EVENTS.c.reduction_g))
+        .where(*_unbatched(day)).group_by(EVENTS.c.methodology_version_id)).all()
+    return [_propose(day, version_id, actor_id, auto_approve_max_g,
+                     issue_now=issue_approved and int(grams) <= auto_approve_max_g)
+            for version_id, grams in sorted(pending)]
 
 
-def _propose(day: date, version_id: int, actor_id: int | None, auto_approve_max_g: int) -> IssuanceBatch:
+def _propose(day: date, version_id: int, actor_id: int | None, auto_approve_max_g: int,
+             issue_now: bool = False) -> IssuanceBatch:
     code, number = db.session.execute(
         select(Methodology.code, MethodologyVersion.version).join(Methodology)
         .where(MethodologyVersion.id == version_id)).one()
@@ -56,16 +67,20 @@ def _propose(day: date, version_id: int, actor_id: int | None, auto_approve_max_
         quantity_g=0, capped_g=0, accounts_count=0, events_count=0, proposed_by=actor_id, proposed_at=utcnow())
     db.session.add(batch)
     db.session.flush()
-    db.session.execute(update(EVENTS).where(*_unbatched(day, version_id)).values(issuance_batch_id=batch.id))
-    db.session.execute(insert(LINES).from_select(
-        ["batch_id", "account_id", "quantity_g"],
-        select(text(str(batch.id)), EVENTS.c.account_id, func.sum(EVENTS.c.reduction_g))
-        .where(EVENTS.c.issuance_batch_id == batch.id).group_by(EVENTS.c.account_id)))
-    totals = db.session.execute(select(
-        func.count(), func.coalesce(func.sum(EVENTS.c.reduction_g), 0), func.coalesce(func.sum(EVENTS.c.capped_g), 0),
-        func.count(func.distinct(EVENTS.c.account_id))).where(EVENTS.c.issuance_batch_id == batch.id)).one()
-    batch.events_count, batch.quantity_g, batch.capped_g, batch.accounts_count = (
-        totals[0], int(totals[1]), int(totals[2]), totals[3])
+    if issue_now:
+        # The estimate said it is approved automatically; if reductions quantified since then
+        # push it over the limit, the marking is undone and it waits for an auditor after all.
+        savepoint = db.session.begin_nested()
+        totals = _assign_events(batch.id, day, version_id, mark_issued=True)
+        if totals[1] > auto_approve_max_g:
+            savepoint.rollback()
+            issue_now = False
+            totals = _assign_events(batch.id, day, version_id, mark_issued=False)
+        else:
+            savepoint.commit()
+    else:
+        totals = _assign_events(batch.id, day, version_id, mark_issued=False)
+    batch.events_count, batch.quantity_g, batch.capped_g, batch.accounts_count = totals
     if batch.quantity_g <= auto_approve_max_g:
         batch.status, batch.auto_approved, batch.approved_at = "approved", True, utcnow()
         batch.decision_note = f"auto-approved: {batch.quantity_g} g ≤ {auto_approve_max_g} g"
@@ -73,7 +88,38 @@ def _propose(day: date, version_id: int, actor_id: int | None, auto_approve_max_
     audit.record(audit.actor_label(actor_id), "batch_proposed", f"batch:{batch.serial_prefix}", {
         "quantity_g": batch.quantity_g, "events": batch.events_count, "accounts": batch.accounts_count,
         "auto_approved": batch.auto_approved})
+    if issue_now:
+        _issue(batch, actor_id, mark_events=False)
     return batch
+
+
+def _assign_events(batch_id: int, day: date, version_id: int, *, mark_issued: bool) -> tuple[int, int, int, int]:
+    """Give the day's unbatched reductions of a version to the batch (and, if `mark_issued`, mark
+    them issued), write its lines, and return (events, quantity_g, capped_g, accounts)."""
+    values = {"issuance_batch_id": batch_id} | ({"status": "issued"} if mark_issued else {})
+    assign = update(EVENTS).where(*_unbatched(day, version_id)).values(values)
+    if db.session.get_bind().dialect.name == "postgresql":
+        # One pass over the reductions: the lines and totals come from the rows it assigned.
+        assigned = assign.returning(EVENTS.c.account_id, EVENTS.c.reduction_g, EVENTS.c.capped_g).cte("assigned")
+        lines = insert(LINES).from_select(
+            ["batch_id", "account_id", "quantity_g"],
+            select(text(str(batch_id)), assigned.c.account_id, func.sum(assigned.c.reduction_g))
+            .group_by(assigned.c.account_id)).returning(LINES.c.account_id).cte("lines")
+        totals = db.session.execute(select(
+            func.count(), func.coalesce(func.sum(assigned.c.reduction_g), 0),
+            func.coalesce(func.sum(assigned.c.capped_g), 0),
+            select(func.count()).select_from(lines).scalar_subquery())).one()
+    else:
+        db.session.execute(assign)
+        db.session.execute(insert(LINES).from_select(
+            ["batch_id", "account_id", "quantity_g"],
+            select(text(str(batch_id)), EVENTS.c.account_id, func.sum(EVENTS.c.reduction_g))
+            .where(EVENTS.c.issuance_batch_id == batch_id).group_by(EVENTS.c.account_id)))
+        totals = db.session.execute(select(
+            func.count(), func.coalesce(func.sum(EVENTS.c.reduction_g), 0),
+            func.coalesce(func.sum(EVENTS.c.capped_g), 0),
+            func.count(func.distinct(EVENTS.c.account_id))).where(EVENTS.c.issuance_batch_id == batch_id)).one()
+    return totals[0], int(totals[1]), int(totals[2]), totals[3]
 
 
 def batch(batch_id: int, *, lock: bool = False) -> IssuanceBatch:
@@ -115,6 +161,12 @@ def issue_batch(batch_id: int, *, actor_id: int | None) -> IssuanceBatch:
         return found
     if found.status != "approved":
         raise Conflict("batch_not_in_state", expected="approved", actual=found.status)
+    return _issue(found, actor_id, mark_events=True)
+
+
+def _issue(found: IssuanceBatch, actor_id: int | None, *, mark_events: bool) -> IssuanceBatch:
+    """Issue an approved batch whose row this transaction holds; `mark_events` False when its
+    reductions were marked issued as they were assigned to it (propose_batches(issue_approved=True))."""
     transaction, replayed = ledger.begin("issue", Idempotency("issuance", f"batch:{found.id}", f"batch:{found.id}"),
                                          actor_id, found.serial_prefix)
     if replayed:  # cannot happen while the batch row is locked and not issued; kept as a guard
@@ -123,7 +175,8 @@ def issue_batch(batch_id: int, *, actor_id: int | None) -> IssuanceBatch:
     ledger.lock_accounts(list(db.session.scalars(accounts)) + [ledger.system_account_id("issuance")])
     _create_blocks(found.id, transaction.id)
     _post_issue_entries(found, transaction.id)
-    db.session.execute(update(EVENTS).where(EVENTS.c.issuance_batch_id == found.id).values(status="issued"))
+    if mark_events:
+        db.session.execute(update(EVENTS).where(EVENTS.c.issuance_batch_id == found.id).values(status="issued"))
     found.status, found.issued_at, found.transaction_id = "issued", utcnow(), transaction.id
     audit.record(audit.actor_label(actor_id), "batch_issued", f"batch:{found.serial_prefix}", {
         "transaction": transaction.id, "quantity_g": found.quantity_g, "accounts": found.accounts_count})

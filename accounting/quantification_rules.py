@@ -8,6 +8,7 @@ daily cap is kept as `capped_g`, so the resident sees why.
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import ROUND_FLOOR, Decimal
+from functools import lru_cache
 
 KM = Decimal(1000)
 KG = Decimal(1000)
@@ -55,11 +56,32 @@ def rejected(reason: str, rationale: str = "") -> Result:
     return Result(status="rejected", reason=reason, rationale=rationale or reason)
 
 
+def _memo(convert):
+    """`convert` remembered per (type, value): a version's few limits and factors are converted
+    once, to the very values converting them on every call gives. Unhashable values, or
+    ones `convert` refuses, go through `convert` every time and fail as it fails."""
+    cached = lru_cache(maxsize=256, typed=True)(convert)
+
+    def converted(value):
+        try:
+            return cached(value)
+        except TypeError:
+            return convert(value)
+    return converted
+
+
+_decimal = _memo(Decimal)
+_days = _memo(lambda days: timedelta(days=days))
+_minutes = _memo(lambda minutes: timedelta(minutes=minutes))
+_metres_per_hour = _memo(lambda max_kmh: Decimal(str(max_kmh)) * KM)
+
+
 def window_violation(action: Action, parameters: dict) -> str | None:
     """Older than the claim window when received, or further in the future than tolerated."""
-    if action.received_at - action.started_at > timedelta(days=parameters["claim_window_days"]):
+    received_at = action.received_at
+    if received_at - action.started_at > _days(parameters["claim_window_days"]):
         return "outside_claim_window"
-    if action.ended_at - action.received_at > timedelta(minutes=parameters["future_tolerance_minutes"]):
+    if action.ended_at - received_at > _minutes(parameters["future_tolerance_minutes"]):
         return "in_future"
     return None
 
@@ -90,17 +112,20 @@ def trip_implausibility(action: Action, p: dict) -> str | None:
 
 def _over_speed(distance_m: int, seconds: Decimal, max_kmh) -> bool:
     # distance/seconds > max km/h  ⇔  distance_m × 3600 > max × 1000 × seconds (exact, no division)
-    return Decimal(distance_m) * 3600 > Decimal(str(max_kmh)) * KM * seconds
+    return Decimal(distance_m) * 3600 > _metres_per_hour(max_kmh) * seconds
 
 
 def trip_reduction(action: Action, p: dict) -> tuple[Decimal, str, str]:
     """Exact reduction before rounding, the factor used, and how it was computed."""
-    factor = p["factors"][action.mode]
-    if action.mode == "walk":
-        exact = Decimal(action.steps) * Decimal(factor)
-        return exact, factor, f"{action.steps} steps × {factor} g/step = {exact} g"
-    exact = Decimal(action.distance_m) / KM * Decimal(factor)
-    return exact, factor, f"{Decimal(action.distance_m) / KM} km × {factor} g/km = {exact} g"
+    mode = action.mode
+    factor = p["factors"][mode]
+    if mode == "walk":
+        steps = action.steps
+        exact = Decimal(steps) * _decimal(factor)
+        return exact, factor, f"{steps} steps × {factor} g/step = {exact} g"
+    km = Decimal(action.distance_m) / KM
+    exact = km * _decimal(factor)
+    return exact, factor, f"{km} km × {factor} g/km = {exact} g"
 
 
 def quantify_trip(action: Action, p: dict, tally: DayTally) -> Result:
@@ -126,13 +151,15 @@ def quantify_recycling(action: Action, p: dict, tally: DayTally) -> Result:
     if reason:
         return rejected(reason)
     factor = p["factors"][action.category]
+    per_kg = _decimal(factor)
     weight = action.weight_g
     counted_weight = min(weight, max(p["daily_cap_weight_g"] - tally.recycling_weight_g, 0))
-    exact = Decimal(weight) / KG * Decimal(factor)
+    kg = Decimal(weight) / KG
+    exact = kg * per_kg
     full = floor_grams(exact)
-    credited = floor_grams(Decimal(counted_weight) / KG * Decimal(factor))
+    credited = full if counted_weight == weight else floor_grams(Decimal(counted_weight) / KG * per_kg)
     tally.recycling_weight_g += weight
-    how = f"{Decimal(weight) / KG} kg × {factor} g/kg = {exact} g"
+    how = f"{kg} kg × {factor} g/kg = {exact} g"
     if counted_weight < weight:
         how += f"; {Decimal(counted_weight) / KG} kg within the daily {p['daily_cap_weight_g'] // 1000} kg"
     return _credited(full, credited, factor, how, tally)

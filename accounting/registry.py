@@ -51,19 +51,28 @@ def move(kind: str, from_id: int, to_id: int, amount_g: int, idempotency: Idempo
     accounts = ledger.lock_accounts([from_id, to_id])
     ledger.ensure_movable(accounts, *((from_id,) if receiver_may_be_frozen else (from_id, to_id)))
     _holder_balance_check(accounts, from_id, amount_g)
-    ranges = ledger.move_units(transaction.id, from_id, to_id, amount_g, status=status)
-    ledger.post_entries(transaction.id, {from_id: -amount_g, to_id: amount_g})
-    audit.record(audit.actor_label(actor_id), kind, audit_subject or f"transaction:{transaction.id}", {
-        "transaction": transaction.id, "from": from_id, "to": to_id, "amount_g": amount_g,
-        "serials": [r.serials for r in ranges], "memo": memo,
-    })
+    actor, subject = audit.actor_label(actor_id), audit_subject or f"transaction:{transaction.id}"
+    ranges = ledger.move_and_post(
+        transaction.id, from_id, to_id, amount_g, status=status,
+        audit_entry=lambda moved: audit.entry(actor, kind, subject, {
+            "transaction": transaction.id, "from": from_id, "to": to_id, "amount_g": amount_g,
+            "serials": [r.serials for r in moved], "memo": memo,
+        }))
     return Movement(transaction.id, amount_g, ranges, False)
+
+
+HOLDER_BY_NUMBER_SQL = "SELECT id FROM accounts WHERE number = %s AND kind = 'holder'"
 
 
 def transfer(from_id: int, to_number: str, amount_g: int, idempotency: Idempotency, *, actor_id: int | None,
              memo: str | None = None) -> Movement:
     """交易 at its simplest: a holder sends units to another holder's account by number."""
-    to_id = db.session.scalar(select(Account.id).where(Account.number == to_number, Account.kind == "holder"))
+    connection = ledger.postgres_connection()
+    if connection is not None:
+        found = connection.execute(HOLDER_BY_NUMBER_SQL, (to_number,)).fetchone()
+        to_id = found[0] if found else None
+    else:
+        to_id = db.session.scalar(select(Account.id).where(Account.number == to_number, Account.kind == "holder"))
     if to_id is None:
         raise NotFound("account_not_found")
     return move("transfer", from_id, to_id, amount_g, idempotency, actor_id=actor_id, memo=memo)
@@ -107,20 +116,29 @@ def revoke_range(serial_prefix: str, first: int, last: int, reason: str, idempot
         raise NotFound("serial_not_found")
     in_range = and_(CreditBlock.batch_id == batch.id, CreditBlock.status != "split",
                     CreditBlock.first_serial <= last, CreditBlock.last_serial >= first)
-    pieces = db.session.execute(select(CreditBlock.account_id, CreditBlock.status, CreditBlock.first_serial,
-                                       CreditBlock.last_serial).where(in_range)).all()
+    revocation_id = ledger.system_account_id("revocation")
+    # Lock the range's holders before trusting what they hold: units moved on between an unlocked
+    # read and the lock would leave a holder with nothing to revoke (an empty movement, refused)
+    # and their new holder's units unrevoked. Read again until every holder read is locked.
+    locked: set[int] = set()
+    while True:
+        pieces = db.session.execute(select(CreditBlock.account_id, CreditBlock.status, CreditBlock.first_serial,
+                                           CreditBlock.last_serial).where(in_range)).all()
+        holders = {p.account_id for p in pieces if p.status == "active"}
+        if holders <= locked:
+            break
+        locked |= holders
+        ledger.lock_accounts(locked | {revocation_id})
     not_moved: dict[str, int] = {}
     for piece in pieces:
         if piece.status in ("retired", "revoked"):
             size = min(piece.last_serial, last) - max(piece.first_serial, first) + 1
             not_moved[piece.status] = not_moved.get(piece.status, 0) + size
     revoked, transactions = 0, []
-    revocation_id = ledger.system_account_id("revocation")
-    for account_id in sorted({p.account_id for p in pieces if p.status == "active"}):
+    for account_id in sorted(holders):
         scoped = Idempotency(idempotency.scope, f"{idempotency.key}:{account_id}", idempotency.request_hash)
         transaction, replayed = ledger.begin("revoke", scoped, actor_id, reason[:200])
         if not replayed:
-            ledger.lock_accounts([account_id, revocation_id])
             amount = ledger.isolate_range(transaction.id, account_id, batch.id, first, last)
             inside = and_(ledger.BLOCKS.c.batch_id == batch.id, ledger.BLOCKS.c.first_serial >= first,
                           ledger.BLOCKS.c.last_serial <= last)

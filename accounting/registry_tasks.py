@@ -15,11 +15,13 @@ def yesterday() -> date:
 
 
 def run_issuance_day(day: date, *, actor_id: int | None = None) -> dict:
-    """Propose the day's batches (committed), then issue each approved batch in its own commit."""
+    """Propose the day's batches and issue those approved automatically (one commit), then issue
+    each batch of the day an auditor approved earlier in its own commit."""
     proposed = issuance.propose_batches(
-        day, actor_id=actor_id, auto_approve_max_g=current_app.config["ISSUANCE_AUTO_APPROVE_MAX_G"])
+        day, actor_id=actor_id, auto_approve_max_g=current_app.config["ISSUANCE_AUTO_APPROVE_MAX_G"],
+        issue_approved=True)
     db.session.commit()
-    issued = []
+    issued = [batch.id for batch in proposed if batch.status == "issued"]
     for batch_id in issuance.batches_to_issue(day):
         issuance.issue_batch(batch_id, actor_id=actor_id)
         db.session.commit()

@@ -3,7 +3,7 @@ source and status, and totals grouped the same ways."""
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, literal_column, select
+from sqlalchemy import func, literal_column, or_, select
 
 from accounting.models import Account, DataSource, GreenEvent, Holder
 from config.extensions import db
@@ -70,15 +70,24 @@ def summary(group_by: str, **filters) -> list[dict]:
 
 def daily_reductions(key: str, days: int, today: date) -> dict[date, dict[str, int]]:
     """day → {mode or category → grams credited} for the last `days` Asia/Shanghai days."""
-    column = {"mode": GreenEvent.mode, "category": GreenEvent.category}[key]
+    return daily_reductions_by((key,), days, today)[key]
+
+
+def daily_reductions_by(keys: tuple[str, ...], days: int, today: date) -> dict[str, dict[date, dict[str, int]]]:
+    """daily_reductions for several keys ("mode", "category") in one pass over the events."""
+    columns = [{"mode": GreenEvent.mode, "category": GreenEvent.category}[key] for key in keys]
     first = today - timedelta(days=days - 1)
     day = _shanghai_day(GreenEvent.started_at).label("day")
     rows = db.session.execute(
-        select(day, column, func.sum(GreenEvent.reduction_g))
-        .where(GreenEvent.started_at >= day_start(first), column.is_not(None),
+        select(day, *columns, func.sum(GreenEvent.reduction_g))
+        .where(GreenEvent.started_at >= day_start(first), or_(*(column.is_not(None) for column in columns)),
                GreenEvent.status.in_(("quantified", "capped", "issued")))
-        .group_by(literal_column("day"), column)).all()
-    result = {first + timedelta(days=n): {} for n in range(days)}
-    for row_day, name, grams in rows:
-        result.setdefault(date.fromisoformat(str(row_day)), {})[name] = int(grams or 0)
-    return result
+        .group_by(literal_column("day"), *columns)).all()
+    results = {key: {first + timedelta(days=n): {} for n in range(days)} for key in keys}
+    for row in rows:
+        row_day, grams = date.fromisoformat(str(row[0])), int(row[-1] or 0)
+        for key, name in zip(keys, row[1:-1]):
+            if name is not None:
+                bucket = results[key].setdefault(row_day, {})
+                bucket[name] = bucket.get(name, 0) + grams
+    return results

@@ -57,7 +57,7 @@ def _register_models() -> None:
 
 
 def _register_blueprints(app: Flask, api: ProblemApi) -> None:
-    from api import docs_assets, health
+    from api import docs_assets, health, scanner
     from api.console.blueprint import init_console
     from api.events_schemas import IngestEventSchema
     from api.bureau.methodologies import blp as methodologies_blp
@@ -77,6 +77,7 @@ def _register_blueprints(app: Flask, api: ProblemApi) -> None:
     app.register_blueprint(health.blp)
     init_console(app)
     app.register_blueprint(docs_assets.blp)
+    app.register_blueprint(scanner.blp)
 
 
 def _refuse_nul_bytes(app: Flask) -> None:

@@ -327,12 +327,14 @@ def main():
     parser.add_argument("--residents", type=int, default=20_000)
     parser.add_argument("--workers", type=int, default=1, help="quantifier processes, each running quantify_received")
     parser.add_argument("--keep", action="store_true", help="keep the database afterwards (for profiling)")
+    parser.add_argument("--load-only", action="store_true", help="stop after the COPY, keeping the database")
     args = parser.parse_args()
+    args.keep |= args.load_only
 
     database_url = harness.fresh_database(DB_NAME)
     workers = None
     try:
-        workers = Workers(database_url, args.workers)
+        workers = Workers(database_url, 0 if args.load_only else args.workers)
         t0 = time.perf_counter()
         account_ids, transit_id, recycler_id = prepare(database_url, args.residents)
         t1 = time.perf_counter()
@@ -344,6 +346,8 @@ def main():
         del rows
         print(f"COPY    : {args.events:,} rows in {copy_seconds:.2f} s = {args.events / copy_seconds:,.0f} rows/s",
               flush=True)
+        if args.load_only:
+            return
         quantify_seconds, reports = workers.run()
         children_peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
         result = check(database_url)

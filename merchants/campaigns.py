@@ -28,7 +28,9 @@ def create(merchant_id: int, fields: dict, *, actor_id: int, publish: bool) -> C
 
 def campaign(campaign_id: int, *, lock: bool = False) -> Campaign:
     query = select(Campaign).where(Campaign.id == campaign_id)
-    found = db.session.scalar(query.with_for_update(of=Campaign) if lock else query)
+    if lock:  # refresh what the session may hold already: the row as it is once the lock is ours
+        query = query.with_for_update(of=Campaign).execution_options(populate_existing=True)
+    found = db.session.scalar(query)
     if found is None:
         raise NotFound("campaign_not_found")
     return found

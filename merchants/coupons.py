@@ -1,66 +1,122 @@
 """Claiming, verifying, redeeming and expiring coupons.
 
-Claim: the campaign row is locked first (the stock never oversells: a CHECK backs the
-count), then the resident and the merchant's escrow in id order; the price moves into
-escrow in the same transaction. Redeem moves it on to the merchant, once; expiry returns
-it to the resident, once. Row locks are always taken coupon/campaign first, accounts
-after, so claims, redemptions, expiries and transfers never deadlock.
+Claim: the price moves from the resident into the merchant's escrow first (the movement
+locks both accounts, in id order), then the campaign row is taken last, by one UPDATE that
+counts the coupon only while stock is left (never oversold: a CHECK backs the count), so a
+hot campaign's row is held only from that UPDATE to the commit. Redeem moves the price on
+to the merchant, once; expiry returns it to the resident, once. Locks are taken accounts
+then campaign for a claim, coupon then accounts for a redemption or an expiry, and the
+accounts of one movement always in id order, so none of them, nor transfers, deadlock.
 """
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
+from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select, update
+from sqlalchemy import exists, func, select, update
 
-from accounting import registry
+from accounting import ledger, registry
 from accounting.errors import Conflict, DomainError, NotFound
 from accounting.ledger import Idempotency
 from accounting.models import JournalTransaction
 from config.extensions import db
 from merchants.campaigns import campaign as campaign_by_id
-from merchants.models import Campaign, Coupon
+from merchants.models import Campaign, Coupon, Merchant
 
-CAMPAIGNS = Campaign.__table__
+CAMPAIGNS, COUPONS, MERCHANTS = Campaign.__table__, Coupon.__table__, Merchant.__table__
+SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 
-def _claimed_with(idempotency: Idempotency) -> Coupon | None:
-    return db.session.scalar(select(Coupon).join(JournalTransaction, JournalTransaction.id == Coupon.claim_transaction_id)
-                             .where(JournalTransaction.idempotency_scope == idempotency.scope,
-                                    JournalTransaction.idempotency_key == idempotency.key))
+def shown_time(moment: datetime) -> str:
+    """A time as the cashier reads it: Asia/Shanghai, to the second, with its offset."""
+    return moment.astimezone(SHANGHAI).isoformat(timespec="seconds")
+
+
+def _claimed_with(idempotency: Idempotency, campaign_id: int, account_id: int) -> Coupon | None:
+    """The coupon this key claimed already (None if the key is new); any other use of it is refused."""
+    transaction_id = db.session.scalar(select(JournalTransaction.id).where(
+        JournalTransaction.idempotency_scope == idempotency.scope,
+        JournalTransaction.idempotency_key == idempotency.key))
+    if transaction_id is None:
+        return None
+    found = db.session.scalar(select(Coupon).where(  # by the (campaign, account) index
+        Coupon.campaign_id == campaign_id, Coupon.account_id == account_id,
+        Coupon.claim_transaction_id == transaction_id))
+    if found is None:
+        raise DomainError("idempotency_key_reused")
+    return found
+
+
+def _not_open(offer: Campaign, now: datetime) -> bool:
+    return offer.status != "published" or offer.merchant.status != "approved" or not (
+        offer.valid_from <= now < offer.valid_until)
+
+
+def _refusal(offer: Campaign, now: datetime) -> Conflict | None:
+    if _not_open(offer, now):
+        return Conflict("campaign_not_open")
+    if offer.claimed_count >= offer.stock:
+        return Conflict("sold_out")
+    return None
 
 
 def claim(campaign_id: int, account_id: int, idempotency: Idempotency, *, now: datetime) -> Coupon:
     """One coupon for the resident, paid into the merchant's escrow; a replayed key returns it again."""
-    replay = _claimed_with(idempotency)
-    if replay is not None:
-        if replay.campaign_id != campaign_id or replay.account_id != account_id:
-            raise DomainError("idempotency_key_reused")
-        return replay
-    offer = campaign_by_id(campaign_id, lock=True)
-    if offer.status != "published" or offer.merchant.status != "approved" or not (
-            offer.valid_from <= now < offer.valid_until):
-        raise Conflict("campaign_not_open")
-    if offer.claimed_count >= offer.stock:
-        raise Conflict("sold_out")
-    held = db.session.scalar(select(func.count()).select_from(Coupon).where(
-        Coupon.campaign_id == offer.id, Coupon.account_id == account_id))
-    if held >= offer.per_resident_limit:
-        raise Conflict("over_limit", limit=offer.per_resident_limit)
+    offer = campaign_by_id(campaign_id)  # unlocked: the price, the escrow, and an early refusal
+    refusal = _refusal(offer, now)
+    if refusal is not None:
+        replay = _claimed_with(idempotency, campaign_id, account_id)  # a replay is answered even now
+        if replay is not None:
+            return replay
+        raise refusal
+    # A twin request with this key waits inside the movement for the first to commit, then
+    # replays it: its coupon is the answer.
     movement = registry.move("claim", account_id, offer.merchant.escrow_account_id, offer.price_g, idempotency,
                              actor_id=None, memo=offer.title[:200], audit_subject=f"campaign:{offer.id}")
-    db.session.execute(update(CAMPAIGNS).where(CAMPAIGNS.c.id == offer.id)
-                       .values(claimed_count=CAMPAIGNS.c.claimed_count + 1))
+    if movement.replayed:
+        replay = _claimed_with(idempotency, campaign_id, account_id)
+        if replay is None:
+            raise DomainError("idempotency_key_reused")
+        return replay
+    # The resident's account is locked now (by the movement), so their own concurrent claims
+    # queue here and the count below sees every coupon they already hold. The stock is taken
+    # only if the campaign is still open, has stock, and the resident is under the limit.
+    held = (select(func.count()).select_from(COUPONS)
+            .where(COUPONS.c.campaign_id == campaign_id, COUPONS.c.account_id == account_id).scalar_subquery())
+    taken = db.session.execute(
+        update(CAMPAIGNS)
+        .where(CAMPAIGNS.c.id == campaign_id, CAMPAIGNS.c.status == "published",
+               CAMPAIGNS.c.claimed_count < CAMPAIGNS.c.stock, held < CAMPAIGNS.c.per_resident_limit,
+               CAMPAIGNS.c.valid_from <= now, CAMPAIGNS.c.valid_until > now,
+               exists().where(MERCHANTS.c.id == CAMPAIGNS.c.merchant_id, MERCHANTS.c.status == "approved"))
+        .values(claimed_count=CAMPAIGNS.c.claimed_count + 1)
+        .returning(CAMPAIGNS.c.id)).first()
+    if taken is None:
+        raise _why_not_taken(campaign_id, account_id, now)
     coupon = Coupon(campaign_id=offer.id, account_id=account_id, code=secrets.token_urlsafe(12), status="claimed",
                     price_g=offer.price_g, claimed_at=now, expires_at=offer.valid_until,
                     claim_transaction_id=movement.transaction_id)
+    coupon.campaign = offer  # what the answer shows, without loading it again
     db.session.add(coupon)
     db.session.flush()
     return coupon
 
 
+def _why_not_taken(campaign_id: int, account_id: int, now: datetime) -> Conflict:
+    """Why the stock was not taken: the campaign as it is now, or the resident's limit."""
+    offer = db.session.scalar(select(Campaign).where(Campaign.id == campaign_id)
+                              .execution_options(populate_existing=True))
+    refusal = _refusal(offer, now)
+    if refusal is not None:
+        return refusal
+    return Conflict("over_limit", limit=offer.per_resident_limit)
+
+
 def coupon(coupon_id: int, *, lock: bool = False) -> Coupon:
     query = select(Coupon).where(Coupon.id == coupon_id)
-    found = db.session.scalar(query.with_for_update(of=Coupon) if lock else query)
+    if lock:  # refresh what the session may hold already: the row as it is once the lock is ours
+        query = query.with_for_update(of=Coupon).execution_options(populate_existing=True)
+    found = db.session.scalar(query)
     if found is None:
         raise NotFound("coupon_not_found")
     return found
@@ -90,11 +146,11 @@ def redeem(coupon_id: int, code: str, merchant_id: int, staff_user_id: int, *, n
     """Mark the coupon used and move its escrowed price to the merchant; a second time is refused."""
     found = coupon(coupon_id, lock=True)
     if not secrets.compare_digest(found.code, code):
-        raise NotFound("coupon_not_found")
+        raise DomainError("qr_invalid")  # the token was signed for another code: forged
     verdict = check(found, merchant_id, now=now)
     if not verdict.valid:
         if verdict.reason == "already_redeemed":
-            raise Conflict("already_redeemed", at=found.redeemed_at.isoformat(),
+            raise Conflict("already_redeemed", at=shown_time(found.redeemed_at),
                            merchant=found.campaign.merchant.name)
         raise Conflict(verdict.reason)
     merchant = found.campaign.merchant
@@ -116,6 +172,10 @@ def expire_due(*, now: datetime, limit: int = 500) -> int:
     query = (select(Coupon).where(Coupon.status == "claimed", Coupon.expires_at <= now)
              .order_by(Coupon.id).limit(limit).with_for_update(of=Coupon, skip_locked=True))
     due = list(db.session.scalars(query))
+    # Every account this sweep moves between, locked at once in id order: a sweep makes many
+    # movements, and taking their locks one movement at a time could deadlock with another sweep.
+    if due:
+        ledger.lock_accounts({c.campaign.merchant.escrow_account_id for c in due} | {c.account_id for c in due})
     for found in due:
         merchant = found.campaign.merchant
         movement = registry.move("release", merchant.escrow_account_id, found.account_id, found.price_g,

@@ -2,7 +2,7 @@
 from datetime import date
 
 from sqlalchemy import (
-    BigInteger, Boolean, CheckConstraint, Date, ForeignKey, Index, Integer, String, UniqueConstraint,
+    BigInteger, Boolean, CheckConstraint, Date, ForeignKey, Index, Integer, String, UniqueConstraint, text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -104,7 +104,9 @@ class CreditBlock(db.Model):
     __table_args__ = (
         CheckConstraint("first_serial >= 1 AND last_serial >= first_serial", name="range"),
         CheckConstraint(f"status IN {BLOCK_STATUSES}", name="status"),
-        Index("ix_credit_blocks_account_id_status", "account_id", "status"),
+        # A holder's active blocks, oldest first: where every movement takes its units from.
+        Index("ix_credit_blocks_active_by_account", "account_id", "batch_id", "first_serial",
+              postgresql_where=text("status = 'active'"), sqlite_where=text("status = 'active'")),
         Index("ix_credit_blocks_batch_id_first_serial", "batch_id", "first_serial"),
     )
 

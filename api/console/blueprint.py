@@ -19,9 +19,13 @@ CONSOLE_ROLES = ("auditor", "admin")
 def init_console(app) -> None:
     # The JSON API authenticates with bearer tokens, not cookies, so only console forms need CSRF.
     app.config.setdefault("WTF_CSRF_CHECK_DEFAULT", False)
-    app.config.setdefault("SESSION_COOKIE_HTTPONLY", True)
-    app.config.setdefault("SESSION_COOKIE_SAMESITE", "Lax")
-    app.config.setdefault("SESSION_COOKIE_SECURE", app.config["APP_ENV"] == "production")
+    # Flask's defaults already hold these keys (HTTPONLY True, SAMESITE None, SECURE False),
+    # so setdefault would change nothing: raise them unless settings chose stricter values.
+    app.config["SESSION_COOKIE_HTTPONLY"] = True
+    if app.config.get("SESSION_COOKIE_SAMESITE") is None:
+        app.config["SESSION_COOKIE_SAMESITE"] = "Lax"
+    app.config["SESSION_COOKIE_SECURE"] = bool(app.config.get("SESSION_COOKIE_SECURE")) or (
+        app.config["APP_ENV"] == "production")
     csrf.init_app(app)
     app.register_blueprint(bp)
 

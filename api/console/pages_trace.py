@@ -32,10 +32,13 @@ def search():
         found = db.session.scalar(select(IssuanceBatch.id).where(IssuanceBatch.serial_prefix == q))
         if found:
             return redirect(url_for("console.batch", batch_id=found))
+    # Ids are looked up only for plain ASCII digits that fit the column ("²" is a digit to
+    # str.isdigit but not to int(); merchants.id is a 32-bit integer, coupons.id 64-bit).
+    digits = q.isascii() and q.isdigit()
     merchants = list(db.session.scalars(select(Merchant).where(
-        or_(Merchant.name.contains(q), Merchant.id == (int(q) if q.isdigit() else -1))).limit(20)))
+        or_(Merchant.name.contains(q), Merchant.id == (int(q) if digits and len(q) < 10 else -1))).limit(20)))
     coupons = list(db.session.scalars(select(Coupon).where(
-        or_(Coupon.code == q, Coupon.id == (int(q) if q.isdigit() and len(q) < 18 else -1))).limit(20)))
+        or_(Coupon.code == q, Coupon.id == (int(q) if digits and len(q) < 18 else -1))).limit(20)))
     return render_template("console/search.html", q=q, merchants=merchants, coupons=coupons)
 
 

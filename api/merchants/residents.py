@@ -10,8 +10,9 @@ from api.idempotency import idempotent
 from api.merchants.schemas import (
     CampaignListArgs, CampaignPageSchema, CampaignSchema, CouponDetailSchema, CouponPageSchema, CouponSchema,
 )
-from api.pagination import PageArgs, decode_cursor, encode_cursor
-from api.registry.requests import ledger_idempotency, seal_after_commit
+from api.pagination import PageArgs, encode_cursor
+from api.merchants.sealing import seal_soon
+from api.registry.requests import ledger_idempotency
 from config.db_types import utcnow
 from merchants import campaigns, coupons
 from merchants.qr_tokens import coupon_token
@@ -30,9 +31,8 @@ class Campaigns(MethodView):
     @blp.doc(security=SIGNED_IN)
     def get(self, args):
         """Open campaigns (filter by district and category) with their remaining stock."""
-        after = decode_cursor(args["cursor"]) if args["cursor"] else None
         items = campaigns.open_campaigns(district=args.get("district"), category=args.get("category"),
-                                         limit=args["limit"] + 1, after_id=after)
+                                         limit=args["limit"] + 1, after_id=args["cursor"])
         more = len(items) > args["limit"]
         items = items[:args["limit"]]
         return {"items": items, "next_cursor": encode_cursor(items[-1].id) if more else None}
@@ -57,7 +57,7 @@ class Claim(MethodView):
     def post(self, campaign_id):
         """Claim a coupon: its price moves into escrow (409 sold out or over the limit, 422 when short)."""
         coupon = coupons.claim(campaign_id, current_actor().account_id, ledger_idempotency(), now=utcnow())
-        seal_after_commit()
+        seal_soon()
         return coupon
 
 

@@ -1,6 +1,7 @@
 """Merchant, campaign and coupon schemas."""
 import marshmallow as ma
 
+from api.pagination import CursorField
 from api.schemas_common import DISTRICTS, LocalDateTime, TrimmedString
 from merchants.models import CATEGORIES
 
@@ -68,7 +69,7 @@ class CampaignListArgs(ma.Schema):
     district = ma.fields.String(validate=ma.validate.OneOf(DISTRICTS))
     category = ma.fields.String(validate=ma.validate.OneOf(CATEGORIES))
     limit = ma.fields.Integer(load_default=20, validate=ma.validate.Range(1, 100))
-    cursor = ma.fields.String(load_default=None)
+    cursor = CursorField(load_default=None)  # a bad cursor is 422 at loading, never a 500 in the view
 
 
 class CouponSchema(ma.Schema):

@@ -1,4 +1,6 @@
 """Merchant staff and the bureau: applications, campaigns, the till (verify, redeem), absorption."""
+import secrets
+
 from flask import Response, current_app
 from flask.views import MethodView
 from flask_smorest import Blueprint
@@ -10,14 +12,15 @@ from accounting.models import Account
 from api.actor import current_actor, roles_required
 from api.identity.models import User
 from api.idempotency import idempotent
-from api.merchants.acting import acting_merchant
+from api.merchants.acting import acting_merchant, acting_merchant_id
 from api.merchants.schemas import (
     CampaignCreateSchema, CampaignSchema, CouponSchema, MerchantDecisionSchema, MerchantApplySchema, MerchantSchema, StatementArgs,
     TokenSchema, VerificationSchema,
 )
+from api.merchants.sealing import seal_soon
 from api.messages import title_and_detail
 from api.registry.holders import retirement_view
-from api.registry.requests import ledger_idempotency, seal_after_commit
+from api.registry.requests import ledger_idempotency
 from api.registry.schemas import RetirementSchema, RetireSchema
 from config.db_types import utcnow
 from config.extensions import db
@@ -51,7 +54,7 @@ class Merchants(MethodView):
             raise DomainError("already_member")
         found = applications.apply(**args, applied_by=user.id)
         user.merchant_id = found.id
-        seal_after_commit()
+        seal_soon()
         return merchant_view(found)
 
 
@@ -79,7 +82,7 @@ def _decision(action):
         else:
             found = applications.decide_against(merchant_id, actor, {"reject": "rejected", "suspend": "suspended"}[
                 action], note or action)
-        seal_after_commit()
+        seal_soon()
         return merchant_view(found)
 
     post.__doc__ = {"approve": "Approve (or reinstate) a merchant: it gets a registry account and an escrow.",
@@ -122,12 +125,13 @@ for _action in ("publish", "pause", "end"):
     blp.route(f"/merchants/<int:merchant_id>/campaigns/<int:campaign_id>/{_action}")(_campaign_action(_action))
 
 
-def _coupon_from(token: str):
+def _scanned_coupon(token: str):
+    """The coupon a scanned token names; a token whose one-time code does not match is forged."""
     coupon_id, code = read_token(token, current_app.config["SECRET_KEY"])
     found = coupons.coupon(coupon_id)
-    if found.code != code:
+    if not secrets.compare_digest(found.code, code):
         raise DomainError("qr_invalid")
-    return found, code
+    return found
 
 
 @blp.route("/redemptions/verify")
@@ -138,18 +142,15 @@ class VerifyRedemption(MethodView):
     @blp.doc(security=SIGNED_IN)
     def post(self, args):
         """What a scanned coupon is, for whom, and whether this shop can redeem it now. Changes nothing."""
-        found, _ = _coupon_from(args["token"])
-        verdict = coupons.check(found, acting_merchant().id, now=utcnow())
+        found = _scanned_coupon(args["token"])
+        verdict = coupons.check(found, acting_merchant_id(), now=utcnow())
         if verdict.reason == "coupon_of_another_merchant":
             raise DomainError("coupon_of_another_merchant")
-        holder = db.session.scalar(select(User).where(User.holder_id == account_holder(found.account_id)))
+        holder = db.session.scalar(select(User).join(Account, Account.holder_id == User.holder_id)
+                                   .where(Account.id == found.account_id))
         reason_text = title_and_detail(verdict.reason, _reason_params(found))[1] if verdict.reason else None
         return {"valid": verdict.valid, "reason": verdict.reason, "reason_text": reason_text, "coupon": found,
                 "holder": _masked_name(holder)}
-
-
-def account_holder(account_id: int) -> int | None:
-    return db.session.scalar(select(Account.holder_id).where(Account.id == account_id))
 
 
 def _masked_name(user) -> str:
@@ -160,7 +161,7 @@ def _masked_name(user) -> str:
 
 
 def _reason_params(found) -> dict:
-    return {"at": found.redeemed_at.isoformat() if found.redeemed_at else "",
+    return {"at": coupons.shown_time(found.redeemed_at) if found.redeemed_at else "",
             "merchant": found.campaign.merchant.name}
 
 
@@ -172,9 +173,10 @@ class Redemptions(MethodView):
     @blp.doc(security=SIGNED_IN)
     def post(self, args):
         """Redeem at the till: the coupon is used and its credits go to the merchant; twice is 409."""
-        found, code = _coupon_from(args["token"])
-        redeemed = coupons.redeem(found.id, code, acting_merchant().id, current_actor().user_id, now=utcnow())
-        seal_after_commit()
+        coupon_id, code = read_token(args["token"], current_app.config["SECRET_KEY"])
+        # redeem() reads the coupon once, under its lock, and checks the one-time code itself.
+        redeemed = coupons.redeem(coupon_id, code, acting_merchant_id(), current_actor().user_id, now=utcnow())
+        seal_soon()
         return redeemed
 
 
@@ -192,7 +194,7 @@ class MerchantRetirements(MethodView):
             raise DomainError("merchant_not_approved")
         retirement = registry.retire(found.account_id, args["amount_g"], args["beneficiary"], args["purpose"],
                                      ledger_idempotency(), actor_id=current_actor().user_id)
-        seal_after_commit()
+        seal_soon()
         return retirement_view(retirement)
 
 

@@ -1,0 +1,315 @@
+"""Benchmark the registry (issue: the ledger on PostgreSQL).
+
+1. A fresh migrated database; `--accounts` resident accounts (the first opened by
+   accounting.accounts.open_resident_account, the rest the same rows written set-based).
+2. Issuance: `--reductions` quantified TRIP v1 reductions of one Asia/Shanghai day
+   (yesterday) spread over the accounts are written set-based, then the real code path,
+   accounting.registry_tasks.run_issuance_day (propose + auto-approve + issue), is timed.
+   Target: 1,000,000 reductions in under a minute. The audit log is sealed and every
+   invariant of accounting.verification.verify_registry is checked.
+3. Transfers: `--workers` processes (each its own app, app context and connection, as a
+   gunicorn worker would have), each calling accounting.registry.transfer + commit back to
+   back with a fresh idempotency key per transfer for `--seconds`, (a) between random
+   pairs of all the accounts, (b) between random pairs of `--hot` accounts.
+4. Baseline, same server, same run: pgbench with as many clients running a bare
+   transaction updating two random rows of a `--accounts`-row table (rows locked in id
+   order, as the ledger locks accounts), and the same over `--hot` rows.
+   Target: transfers/s >= 25% of the pgbench tps, for both.
+5. verify_registry again after the transfers; the database is dropped at the end.
+
+Run: .venv/bin/python bench/ledger.py [--reductions 1000000] [--accounts 10000] [--workers 16] [--seconds 15]
+"""
+import argparse
+import multiprocessing
+import os
+import random
+import re
+import subprocess
+import tempfile
+import time
+import uuid
+from datetime import datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
+
+import psycopg
+
+import harness  # noqa: I001  (puts the project root first on sys.path)
+
+DB_NAME = "bz_bench_ledger"
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+
+
+# --- 1. accounts ----------------------------------------------------------------------------
+
+def prepare_accounts(database_url: str, count: int, chunk: int = 5000) -> list[tuple[int, str]]:
+    """Open `count` resident accounts; returns [(id, number)] in id order."""
+    from accounting.account_numbers import new_account_number
+    from accounting.accounts import open_resident_account
+    from api import create_app
+    from config.extensions import db
+
+    app = create_app(harness.app_environ(database_url))
+    with app.app_context():
+        first = open_resident_account("滨城区")
+        db.session.commit()
+        accounts, numbers = [(first.id, first.number)], {first.number}
+    with psycopg.connect(database_url) as connection:
+        for offset in range(1, count, chunk):
+            size = min(chunk, count - offset)
+            fresh = []
+            while len(fresh) < size:
+                number = new_account_number()
+                if number not in numbers:
+                    numbers.add(number)
+                    fresh.append(number)
+            accounts.extend(connection.execute(
+                """WITH h AS (
+                       INSERT INTO holders (kind, district, created_at)
+                       SELECT 'resident', '滨城区', now() FROM generate_series(1, %(size)s) RETURNING id),
+                   n AS (SELECT id, row_number() OVER (ORDER BY id) AS i FROM h)
+                   INSERT INTO accounts (number, kind, holder_id, balance_g, created_at)
+                   SELECT number, 'holder', n.id, 0, now()
+                   FROM n JOIN unnest(%(numbers)s::text[]) WITH ORDINALITY AS u(number, i) USING (i)
+                   RETURNING id, number""", {"size": size, "numbers": fresh}).fetchall())
+            connection.commit()
+    return sorted(accounts)
+
+
+# --- 2. issuance ----------------------------------------------------------------------------
+
+def insert_reductions(database_url: str, account_ids: list[int], total: int, day) -> float:
+    """`total` quantified bus trips of `day` (Asia/Shanghai), round-robin over the accounts.
+
+    Each account's trips of the day sit in their own slots (no overlaps), 20..499 g each,
+    quantified under the TRIP v1 version, reported by the APP source. Returns seconds.
+    """
+    per_account = -(-total // len(account_ids))
+    slot = 86_400 // per_account
+    length = max(60, min(1200, slot // 2))
+    start = datetime.combine(day, datetime.min.time(), SHANGHAI).astimezone(timezone.utc)
+    with psycopg.connect(database_url) as connection:
+        version_id = connection.execute(
+            "SELECT v.id FROM methodology_versions v JOIN methodologies m ON m.id = v.methodology_id "
+            "WHERE m.code = 'TRIP' AND v.version = 1").fetchone()[0]
+        source_id = connection.execute("SELECT id FROM data_sources WHERE code = 'APP'").fetchone()[0]
+        started = time.perf_counter()
+        connection.execute(
+            """INSERT INTO green_events (source_id, external_id, account_id, kind, mode, started_at, ended_at,
+                                         distance_m, status, reduction_g, capped_g, received_at,
+                                         methodology_version_id, factor, rationale, quantified_at)
+               SELECT %(source)s, 'ledger-' || g, a.ids[1 + g %% a.n], 'trip', 'bus', t.started,
+                      t.started + %(length)s * interval '1 second', 4000, 'quantified',
+                      20 + (g::bigint * 7919) %% 480, 0, now(), %(version)s, 'bus', 'bench', now()
+               FROM (SELECT %(ids)s::bigint[] AS ids, cardinality(%(ids)s::bigint[]) AS n) a,
+                    generate_series(0, %(total)s - 1) AS g,
+                    LATERAL (SELECT %(start)s::timestamptz
+                                    + ((g / a.n) * %(slot)s + g %% 60) * interval '1 second' AS started) t""",
+            {"source": source_id, "ids": account_ids, "total": total, "start": start, "slot": slot,
+             "length": length, "version": version_id})
+        connection.commit()
+        elapsed = time.perf_counter() - started
+        connection.execute("ANALYZE green_events")
+        connection.commit()
+    return elapsed
+
+
+def issue_day(app, day) -> tuple[float, dict]:
+    from accounting.registry_tasks import run_issuance_day
+
+    with app.app_context():
+        started = time.perf_counter()
+        result = run_issuance_day(day)
+        return time.perf_counter() - started, result
+
+
+def verify(app) -> tuple[list[dict], float, float]:
+    from accounting.registry_tasks import seal_audit_log
+    from accounting.verification import verify_registry
+    from config.extensions import db
+
+    with app.app_context():
+        started = time.perf_counter()
+        seal_audit_log()
+        sealed = time.perf_counter()
+        report = verify_registry()
+        db.session.rollback()
+        return report, sealed - started, time.perf_counter() - sealed
+
+
+def print_report(title: str, report: list[dict], seal_seconds: float, verify_seconds: float) -> bool:
+    print(f"verify  : {title} (seal {seal_seconds:.1f} s, checks {verify_seconds:.1f} s)")
+    for item in report:
+        extra = f" ({item['sealed']} sealed, {item['unsealed']} unsealed)" if "sealed" in item else ""
+        print(f"          {'ok    ' if item['ok'] else 'FAILED'} {item['invariant']}{extra}"
+              + ("" if item["ok"] else f": {item['violations']} rows, e.g. {item['examples'][:3]}"))
+    return all(item["ok"] for item in report)
+
+
+# --- 3. transfers ---------------------------------------------------------------------------
+
+def _transfer_worker(database_url, accounts, seed, barrier, seconds, max_amount, results):
+    """One process: transfer + commit back to back between random pairs until the deadline."""
+    from accounting.errors import DomainError
+    from accounting.ledger import Idempotency, InsufficientBalance
+    from accounting.registry import transfer
+    from api import create_app
+    from config.extensions import db
+
+    rng = random.Random(seed)
+    app = create_app(harness.app_environ(database_url))
+    counts = {"ok": 0, "insufficient": 0, "other": 0, "errors": []}
+    with app.app_context():
+        def one(timed: bool):
+            (from_id, _), (_, to_number) = rng.sample(accounts, 2)
+            amount = rng.randint(1, max_amount)
+            key = uuid.uuid4().hex
+            try:
+                transfer(from_id, to_number, amount, Idempotency(f"bench:{seed}", key, key), actor_id=None,
+                         memo="bench")
+                db.session.commit()
+                if timed:
+                    counts["ok"] += 1
+            except InsufficientBalance:
+                db.session.rollback()
+                counts["insufficient"] += timed
+            except (DomainError, Exception) as error:  # noqa: B014  (counted, reported, never hidden)
+                db.session.rollback()
+                counts["other"] += timed
+                if len(counts["errors"]) < 3:
+                    counts["errors"].append(f"{type(error).__name__}: {str(error)[:200]}")
+
+        for _ in range(3):  # warm the connection, the statement caches and the imports
+            one(False)
+        barrier.wait()  # every worker imported, app built and warmed: all start together
+        deadline = time.time() + seconds
+        while time.time() < deadline:
+            one(True)
+    results.put(counts)
+
+
+def run_transfers(database_url: str, accounts: list[tuple[int, str]], workers: int, seconds: float,
+                  max_amount: int) -> dict:
+    context = multiprocessing.get_context("spawn")
+    results, barrier = context.Queue(), context.Barrier(workers)
+    processes = [context.Process(target=_transfer_worker,
+                                 args=(database_url, accounts, 1000 + n, barrier, seconds, max_amount, results))
+                 for n in range(workers)]
+    for process in processes:
+        process.start()
+    totals = {"ok": 0, "insufficient": 0, "other": 0, "errors": []}
+    for _ in processes:
+        counts = results.get(timeout=seconds + 120)
+        for key in ("ok", "insufficient", "other"):
+            totals[key] += counts[key]
+        totals["errors"].extend(counts["errors"])
+    for process in processes:
+        process.join()
+    totals["rate"] = totals["ok"] / seconds
+    return totals
+
+
+# --- 4. pgbench baseline --------------------------------------------------------------------
+
+PGBENCH_SCRIPT = """\\set a random(1, {rows})
+\\set b random(1, {rows} - 1)
+\\set b case when :b >= :a then :b + 1 else :b end
+\\set lo least(:a, :b)
+\\set hi greatest(:a, :b)
+\\set amount random(1, 100)
+BEGIN;
+UPDATE bench_two_rows SET balance = balance - :amount WHERE id = :lo;
+UPDATE bench_two_rows SET balance = balance + :amount WHERE id = :hi;
+END;
+"""
+
+
+def pgbench(database_url: str, rows: int, clients: int, seconds: int) -> float:
+    """tps of the bare two-row update transaction over a fresh `rows`-row table."""
+    with psycopg.connect(database_url, autocommit=True) as connection:
+        connection.execute("DROP TABLE IF EXISTS bench_two_rows")
+        connection.execute("CREATE TABLE bench_two_rows (id int PRIMARY KEY, balance bigint NOT NULL)")
+        connection.execute("INSERT INTO bench_two_rows SELECT g, 1000000 FROM generate_series(1, %s) g", (rows,))
+        connection.execute("VACUUM ANALYZE bench_two_rows")
+    with tempfile.NamedTemporaryFile("w", suffix=".sql", delete=False) as script:
+        script.write(PGBENCH_SCRIPT.format(rows=rows))
+    try:
+        completed = subprocess.run(
+            ["pgbench", "-n", "-c", str(clients), "-j", "2", "-T", str(seconds), "-f", script.name, database_url],
+            capture_output=True, text=True, check=True)
+    finally:
+        os.unlink(script.name)
+    match = re.search(r"tps = ([\d.]+) \(without initial connection time\)", completed.stdout)
+    if not match:
+        raise RuntimeError(f"no tps in pgbench output:\n{completed.stdout}\n{completed.stderr}")
+    failed = re.search(r"number of failed transactions: (\d+)", completed.stdout)
+    if failed and int(failed.group(1)):
+        raise RuntimeError(f"pgbench had failed transactions:\n{completed.stdout}")
+    return float(match.group(1))
+
+
+# --- main -----------------------------------------------------------------------------------
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--reductions", type=int, default=1_000_000)
+    parser.add_argument("--accounts", type=int, default=10_000)
+    parser.add_argument("--hot", type=int, default=10)
+    parser.add_argument("--workers", type=int, default=16)
+    parser.add_argument("--seconds", type=int, default=15)
+    parser.add_argument("--max-amount", type=int, default=100, help="transfers are 1..N g")
+    parser.add_argument("--keep", action="store_true", help="keep the database for inspection")
+    args = parser.parse_args()
+
+    from api import create_app
+
+    database_url = harness.fresh_database(DB_NAME)
+    try:
+        started = time.perf_counter()
+        accounts = prepare_accounts(database_url, args.accounts)
+        print(f"setup   : {len(accounts):,} resident accounts in {time.perf_counter() - started:.1f} s")
+        day = datetime.now(SHANGHAI).date() - timedelta(days=1)
+        insert_seconds = insert_reductions(database_url, [a for a, _ in accounts], args.reductions, day)
+        print(f"setup   : {args.reductions:,} quantified reductions of {day} written in {insert_seconds:.1f} s")
+
+        environ = harness.app_environ(database_url) | {"ISSUANCE_AUTO_APPROVE_MAX_G": str(10**15)}
+        app = create_app(environ)
+        app.config["ISSUANCE_AUTO_APPROVE_MAX_G"] = 10**15
+        issue_seconds, result = issue_day(app, day)
+        with psycopg.connect(database_url) as connection:
+            batches = connection.execute(
+                "SELECT count(*), coalesce(sum(quantity_g), 0), coalesce(sum(events_count), 0), "
+                "coalesce(sum(accounts_count), 0) FROM issuance_batches WHERE status = 'issued'").fetchone()
+            blocks = connection.execute("SELECT count(*) FROM credit_blocks").fetchone()[0]
+        ok = batches[2] == args.reductions
+        print(f"issue   : run_issuance_day({day}): {batches[2]:,} reductions, {batches[1]:,} g in {batches[0]} "
+              f"batch(es) to {batches[3]:,} accounts ({blocks:,} blocks) in {issue_seconds:.2f} s "
+              f"(target < 60 s for 1,000,000) {'PASS' if issue_seconds < 60 and ok else 'FAIL'}")
+        if not ok:
+            print(f"          FAILED: expected {args.reductions:,} reductions issued, result {result}")
+        verified_after_issue = print_report("after issuance", *verify(app))
+
+        figures = []
+        for label, pool, rows in (("spread", accounts, args.accounts), ("hot", accounts[:args.hot], args.hot)):
+            transfers = run_transfers(database_url, pool, args.workers, args.seconds, args.max_amount)
+            tps = pgbench(database_url, rows, args.workers, args.seconds)
+            figures.append((label, len(pool), transfers, tps))
+            print(f"transfer: {label:6} over {len(pool):,} accounts, {args.workers} processes, {args.seconds} s: "
+                  f"{transfers['rate']:,.0f} transfers/s ({transfers['ok']:,} ok, "
+                  f"{transfers['insufficient']} insufficient balance, {transfers['other']} other failures)")
+            for error in transfers["errors"][:3]:
+                print(f"          {error}")
+            print(f"pgbench : {label:6} over {rows:,} rows, {args.workers} clients, {args.seconds} s: "
+                  f"{tps:,.0f} tps (bare BEGIN; two UPDATEs; END)")
+        verified_after_transfers = print_report("after transfers", *verify(app))
+        for label, size, transfers, tps in figures:
+            ratio = transfers["rate"] / tps
+            print(f"ratio   : {label:6} {transfers['rate']:,.0f} / {tps:,.0f} = {ratio:.1%} of pgbench "
+                  f"(target >= 25%) {'PASS' if ratio >= 0.25 else 'FAIL'}")
+        print(f"verify  : {'all invariants ok' if verified_after_issue and verified_after_transfers else 'FAILED'}")
+    finally:
+        if not args.keep:
+            harness.drop_database(DB_NAME)
+
+
+if __name__ == "__main__":
+    main()
