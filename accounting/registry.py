@@ -11,7 +11,7 @@ from sqlalchemy import and_, select, update
 from accounting import audit, ledger
 from accounting.errors import Conflict, DomainError, NotFound
 from accounting.ledger import Idempotency, MovedRange
-from accounting.models import Account, CreditBlock, IssuanceBatch, Retirement
+from accounting.models import Account, CreditBlock, IssuanceBatch, JournalTransaction, Retirement
 from config.db_types import utcnow
 from config.extensions import db
 
@@ -116,6 +116,11 @@ def revoke_range(serial_prefix: str, first: int, last: int, reason: str, idempot
         raise NotFound("serial_not_found")
     in_range = and_(CreditBlock.batch_id == batch.id, CreditBlock.status != "split",
                     CreditBlock.first_serial <= last, CreditBlock.last_serial >= first)
+    earlier = _revocations_keyed(idempotency)
+    if earlier:  # invariant 7: a replay answers as the first call did; another request is refused
+        if any(t.request_hash != idempotency.request_hash for t in earlier):
+            raise DomainError("idempotency_key_reused")
+        return _first_answer(batch.serial_prefix, first, last, in_range, earlier)
     revocation_id = ledger.system_account_id("revocation")
     # Lock the range's holders before trusting what they hold: units moved on between an unlocked
     # read and the lock would leave a holder with nothing to revoke (an empty movement, refused)
@@ -152,6 +157,28 @@ def revoke_range(serial_prefix: str, first: int, last: int, reason: str, idempot
         transactions.append(transaction.id)
     return {"batch": batch.serial_prefix, "first": first, "last": last, "revoked_g": revoked,
             "not_moved_g": not_moved, "transactions": transactions}
+
+
+def _revocations_keyed(idempotency: Idempotency) -> list[JournalTransaction]:
+    """The per-holder transactions an earlier revocation with this key made (key:holder)."""
+    return list(db.session.scalars(select(JournalTransaction).where(
+        JournalTransaction.kind == "revoke", JournalTransaction.idempotency_scope == idempotency.scope,
+        JournalTransaction.idempotency_key.startswith(f"{idempotency.key}:", autoescape=True))
+        .order_by(JournalTransaction.id)))
+
+
+def _first_answer(prefix: str, first: int, last: int, in_range, earlier: list[JournalTransaction]) -> dict:
+    """What the first call answered: its own revocations, and what it found retired or revoked."""
+    revoked = sum(r.last - r.first + 1 for t in earlier for r in ledger.ranges_of(t.id))
+    not_moved: dict[str, int] = {}
+    for piece in db.session.execute(select(CreditBlock.status, CreditBlock.first_serial, CreditBlock.last_serial)
+                                    .where(in_range, CreditBlock.status.in_(("retired", "revoked")))):
+        size = min(piece.last_serial, last) - max(piece.first_serial, first) + 1
+        not_moved[piece.status] = not_moved.get(piece.status, 0) + size
+    not_moved["revoked"] = not_moved.get("revoked", 0) - revoked  # those are the first call's own
+    return {"batch": prefix, "first": first, "last": last, "revoked_g": revoked,
+            "not_moved_g": {status: grams for status, grams in not_moved.items() if grams},
+            "transactions": [t.id for t in earlier]}
 
 
 def freeze(account_id: int, actor_id: int, reason: str) -> Account:

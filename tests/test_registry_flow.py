@@ -75,3 +75,20 @@ def test_transfer_retire_and_revoke_keep_every_invariant(app, api, issued_day):
         assert balances[alice.account_number] == 0 and balances[bob.account_number] == 0
         assert balances["SYSRETIRED"] == 50 and balances["SYSREVOKED"] == 652
         assert db.session.scalar(select(CreditBlock.id).where(CreditBlock.status == "retired")) is not None
+
+
+def test_a_revocation_replayed_with_its_key_answers_as_the_first_time(app, api, issued_day):
+    (alice, bob), day, result = issued_day
+    with app.app_context():
+        ids = dict(db.session.execute(select(Account.number, Account.id)).all())
+        registry.retire(ids[bob.account_number], 34, "x", "y", Idempotency("u", "r", "h"), actor_id=None)
+        batch = issuance.batch(result["issued"][0])
+        key = Idempotency("auditor:7", "rev-%_1", "range-1")
+        first = registry.revoke_range(batch.serial_prefix, 1, batch.quantity_g, "fraud", key, actor_id=7)
+        db.session.commit()
+        again = registry.revoke_range(batch.serial_prefix, 1, batch.quantity_g, "fraud", key, actor_id=7)
+        assert again == first and first["revoked_g"] == 702 - 34 and first["not_moved_g"] == {"retired": 34}
+        with pytest.raises(Exception) as refused:
+            registry.revoke_range(batch.serial_prefix, 1, 10, "fraud", Idempotency("auditor:7", "rev-%_1", "other"),
+                                  actor_id=7)
+        assert getattr(refused.value, "code", None) == "idempotency_key_reused"
