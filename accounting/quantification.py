@@ -85,12 +85,21 @@ RECEIVED_SELECT = (
 )
 
 
+def _driver_connection():
+    """The session's own psycopg connection: same transaction, binary parameters, no ORM per row."""
+    return db.session.connection().connection.driver_connection
+
+
+def _driver_cursor():
+    return _driver_connection().cursor(binary=True)
+
+
 def _received_rows(lane: int, limit: int) -> list:
     """The lane's oldest received events, in arrival order."""
     if _is_postgres():
-        # Straight from the driver into tuples: no per-row ORM processing. Times come back
-        # in UTC for this transaction, as UTCDateTime would hand them over.
-        connection = db.session.connection().connection.driver_connection
+        connection = _driver_connection()
+        # The driver hands times over in the session's time zone; for the rest of this
+        # transaction that is UTC, as UTCDateTime would give them (exact differences).
         connection.execute("SET LOCAL TIME ZONE 'UTC'")
         with connection.cursor(binary=True, row_factory=lambda _: ReceivedEvent._make) as cursor:
             return cursor.execute(RECEIVED_SELECT, [lane, limit]).fetchall()
@@ -171,11 +180,6 @@ ACCEPTED_TRIPS_SELECT = (
 )
 
 
-def _driver_cursor():
-    """A binary cursor on the session's own psycopg connection: same transaction."""
-    return db.session.connection().connection.driver_connection.cursor(binary=True)
-
-
 def _load_tallies(accounts: set[int], first: date, last: date) -> dict[tuple[int, date], DayTally]:
     if _is_postgres():
         with _driver_cursor() as cursor:
@@ -192,7 +196,6 @@ def _load_tallies(accounts: set[int], first: date, last: date) -> dict[tuple[int
 def _load_accepted_trips(accounts: set[int], earliest, latest) -> dict[int, list[tuple]]:
     trips = defaultdict(list)
     if _is_postgres():
-        # Only compared with the batch's own (UTC) times: any time zone of the driver's compares right.
         with _driver_cursor() as cursor:
             rows = cursor.execute(ACCEPTED_TRIPS_SELECT, [list(accounts), latest, earliest]).fetchall()
     else:

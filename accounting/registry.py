@@ -25,8 +25,12 @@ class Movement:
 
 
 def _positive(amount_g: int) -> None:
-    if not isinstance(amount_g, int) or amount_g <= 0:
+    if not _is_positive(amount_g):
         raise DomainError("invalid_amount")
+
+
+def _is_positive(amount_g) -> bool:
+    return isinstance(amount_g, int) and amount_g > 0
 
 
 def _holder_balance_check(accounts, account_id, amount_g):
@@ -45,15 +49,23 @@ def move(kind: str, from_id: int, to_id: int, amount_g: int, idempotency: Idempo
     _positive(amount_g)
     if from_id == to_id:
         raise DomainError("same_account")
-    transaction, replayed = ledger.begin(kind, idempotency, actor_id, memo)
-    if replayed:
+    begun = ledger.begin_movement(kind, idempotency, actor_id, memo, from_id, amount_g, receiver_id=to_id)
+    return _carry_out(kind, begun, from_id, amount_g, actor_id=actor_id, memo=memo, status=status,
+                      audit_subject=audit_subject, receiver_may_be_frozen=receiver_may_be_frozen)
+
+
+def _carry_out(kind: str, begun: ledger.Begun, from_id: int, amount_g: int, *, actor_id: int | None,
+               memo: str | None, status: str = "active", audit_subject: str | None = None,
+               receiver_may_be_frozen: bool = False) -> Movement:
+    """The movement of a transaction begin_movement() just claimed (or the first one's, on a replay)."""
+    transaction, to_id, accounts = begun.transaction, begun.receiver_id, begun.accounts
+    if begun.replayed:
         return Movement(transaction.id, amount_g, ledger.ranges_of(transaction.id), True)
-    accounts = ledger.lock_accounts([from_id, to_id])
     ledger.ensure_movable(accounts, *((from_id,) if receiver_may_be_frozen else (from_id, to_id)))
     _holder_balance_check(accounts, from_id, amount_g)
     actor, subject = audit.actor_label(actor_id), audit_subject or f"transaction:{transaction.id}"
     ranges = ledger.move_and_post(
-        transaction.id, from_id, to_id, amount_g, status=status,
+        transaction.id, from_id, to_id, amount_g, status=status, oldest_blocks=begun.oldest_blocks,
         audit_entry=lambda moved: audit.entry(actor, kind, subject, {
             "transaction": transaction.id, "from": from_id, "to": to_id, "amount_g": amount_g,
             "serials": [r.serials for r in moved], "memo": memo,
@@ -61,21 +73,19 @@ def move(kind: str, from_id: int, to_id: int, amount_g: int, idempotency: Idempo
     return Movement(transaction.id, amount_g, ranges, False)
 
 
-HOLDER_BY_NUMBER_SQL = "SELECT id FROM accounts WHERE number = %s AND kind = 'holder'"
-
-
 def transfer(from_id: int, to_number: str, amount_g: int, idempotency: Idempotency, *, actor_id: int | None,
              memo: str | None = None) -> Movement:
     """交易 at its simplest: a holder sends units to another holder's account by number."""
-    connection = ledger.postgres_connection()
-    if connection is not None:
-        found = connection.execute(HOLDER_BY_NUMBER_SQL, (to_number,)).fetchone()
-        to_id = found[0] if found else None
-    else:
-        to_id = db.session.scalar(select(Account.id).where(Account.number == to_number, Account.kind == "holder"))
-    if to_id is None:
+    if not _is_positive(amount_g):  # refused before anything is claimed; an unknown number is told first
+        if db.session.scalar(select(Account.id).where(Account.number == to_number, Account.kind == "holder")) is None:
+            raise NotFound("account_not_found")
+        raise DomainError("invalid_amount")
+    begun = ledger.begin_movement("transfer", idempotency, actor_id, memo, from_id, amount_g, receiver_number=to_number)
+    if begun.receiver_id is None:
         raise NotFound("account_not_found")
-    return move("transfer", from_id, to_id, amount_g, idempotency, actor_id=actor_id, memo=memo)
+    if begun.receiver_id == from_id:
+        raise DomainError("same_account")
+    return _carry_out("transfer", begun, from_id, amount_g, actor_id=actor_id, memo=memo)
 
 
 def new_retirement_number() -> str:

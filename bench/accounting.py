@@ -16,6 +16,7 @@ Run: .venv/bin/python bench/accounting.py [--events 1000000] [--residents 20000]
 """
 import argparse
 import multiprocessing
+import os
 import random
 import resource
 import threading
@@ -224,13 +225,13 @@ def quantifier(database_url: str, ready, go, results) -> None:
     go.wait()
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     with app.app_context():
         total = quantify_received()
-    elapsed = time.perf_counter() - started
+    elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
     stop.set()
     sampler.join()
-    results.put({"events": total, "seconds": elapsed, "before_kib": before, "before_peak_kib": before_peak,
+    results.put({"events": total, "seconds": elapsed, "cpu": cpu, "before_kib": before, "before_peak_kib": before_peak,
                  "peak_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, "samples": samples})
 
 
@@ -342,13 +343,16 @@ def main():
         t2 = time.perf_counter()
         print(f"setup   : {args.residents:,} residents in {t1 - t0:.1f} s; {len(rows):,} events generated in "
               f"{t2 - t1:.1f} s", flush=True)
+        load_at_copy = os.getloadavg()[0]
         copy_seconds = copy_events(database_url, rows)
         del rows
         print(f"COPY    : {args.events:,} rows in {copy_seconds:.2f} s = {args.events / copy_seconds:,.0f} rows/s",
               flush=True)
         if args.load_only:
             return
+        load_at_quantify = os.getloadavg()[0]
         quantify_seconds, reports = workers.run()
+        load_after = os.getloadavg()[0]
         children_peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
         result = check(database_url)
     finally:
@@ -367,9 +371,13 @@ def main():
     print(f"quantify: {quantified:,} events in {quantify_seconds:.2f} s = {rate:,.0f} events/s "
           f"({args.workers} worker process{'es' if args.workers > 1 else ''} running "
           f"accounting.tasks.quantify_received; per process: "
-          + ", ".join(f"{r['events']:,} in {r['seconds']:.1f} s" for r in reports) + ")")
+          + ", ".join(f"{r['events']:,} in {r['seconds']:.1f} s, {r['cpu']:.1f} s of it on its own CPU"
+                      for r in reports) + ")")
     print(f"COPY    : {args.events:,} rows in {copy_seconds:.2f} s = {copy_rate:,.0f} rows/s (same table, same run)")
     print(f"ratio   : {ratio:.1%} of COPY (target >= 50%) {'PASS' if ratio >= 0.5 else 'FAIL'}")
+    print(f"machine : {os.cpu_count()} CPUs; 1-min load average {load_at_copy:.1f} before the COPY, "
+          f"{load_at_quantify:.1f} before quantifying, {load_after:.1f} after (anything above the CPU count is "
+          "other work competing for the same cores)")
     for n, r in enumerate(reports, 1):
         samples = r["samples"] or [r["before_kib"]]
         print(f"memory  : worker {n}: RSS before {mib(r['before_kib'])} (peak so far {mib(r['before_peak_kib'])}); "

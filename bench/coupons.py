@@ -7,15 +7,18 @@
    `--campaigns` campaigns spread over the merchants, made by merchants.campaigns.create;
    one cashier per merchant. Access tokens are minted in-process with the claims
    api/identity/tokens.py issues (role, hid, aid, sid): no password hashing in the way.
-2. Hot: `--clients` client processes (http.client, back to back) claim the one hot campaign
-   for `--seconds`: claims/s, p50/p99. Target >= 200 claims/s with no oversell. Then a
+2. Hot: after a 3 s warm-up (not timed), `--clients` client processes (http.client, back to
+   back) claim the one hot campaign for `--seconds`: claims/s, p50/p99, and the CPU one claim
+   cost each side (gunicorn, PostgreSQL, clients; from /proc), hence the most this machine's
+   CPUs could serve. Target >= 200 claims/s with no oversell. Then a
    sell-out burst: a campaign of `--sellout-stock` coupons, twice that many attempts at once:
    exactly the stock is claimed, every other answer is 409 sold_out.
 3. Spread: the same clients claim over the `--campaigns` campaigns. Target >= 500 claims/s.
    No oversell anywhere: claimed_count <= stock and coupons = claimed_count, per campaign.
 4. Till: `--cashiers` concurrent cashiers, each at its own shop, scan coupons claimed in 3
-   (the token fetched by the holder from GET /me/coupons/{id}, as the app shows it) and do
-   verify + redeem: round trips/s, p50/p99 of each. Target: redeem p99 < 100 ms at 32.
+   (the token fetched by the holder from GET /me/coupons/{id}, as the app shows it; shops
+   topped up to `--till-coupons` waiting coupons by the claim service) and do verify + redeem:
+   round trips/s, p50/p99 of each, CPU per round trip. Target: redeem p99 < 100 ms at 32.
 5. Baseline, same server, same run: pgbench with `--clients` clients running a bare
    `UPDATE ... SET claimed = claimed + 1 WHERE id = :id AND claimed < stock` on one hot row
    and on 1,000 rows.
@@ -191,28 +194,56 @@ def _client_process(target, work, barrier, results, index):
     connection = _connection(work["base"])
     _warm(connection)
     barrier.wait()  # every client spawned, imported, connected and warmed: all start together
-    started = time.time()
+    started, cpu = time.time(), time.process_time()
     outcome = target(connection, work, started + work["seconds"])
-    results.put((index, outcome, time.time() - started))
+    results.put((index, outcome, time.time() - started, time.process_time() - cpu))
+
+
+def cpu_seconds(base: str) -> dict[str, float]:
+    """CPU time used so far by this run's gunicorn processes and PostgreSQL backends (Linux /proc)."""
+    port, tick = f"127.0.0.1:{urlparse(base).port}", os.sysconf("SC_CLK_TCK")
+    used = {"gunicorn": 0.0, "postgres": 0.0}
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                command = f.read().replace(b"\0", b" ").decode(errors="replace")
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        kind = "gunicorn" if "wsgi:app" in command and port in command else \
+            "postgres" if command.startswith("postgres:") and f" {DB_NAME} " in command else None
+        if kind:
+            used[kind] += (int(fields[11]) + int(fields[12])) / tick
+    return used
 
 
 def run_clients(target, works: list[dict]) -> list[tuple]:
     """Run target(connection, work, deadline) in one spawned process per work item, released
-    together once all are ready; returns [(outcome, seconds it ran)] in order."""
+    together once all are ready; returns [(outcome, seconds it ran, client CPU seconds)] in order.
+    The CPU the server side used meanwhile is kept in LAST_CPU."""
     context = multiprocessing.get_context("spawn")
     barrier, results = context.Barrier(len(works) + 1), context.Queue()
     processes = [context.Process(target=_client_process, args=(target, work, barrier, results, n))
                  for n, work in enumerate(works)]
     for process in processes:
         process.start()
+    before = cpu_seconds(works[0]["base"])
     barrier.wait(timeout=600)
     collected = {}
     for _ in processes:
-        index, outcome, seconds = results.get(timeout=600 + max(w["seconds"] for w in works))
-        collected[index] = (outcome, seconds)
+        index, outcome, seconds, cpu = results.get(timeout=600 + max(w["seconds"] for w in works))
+        collected[index] = (outcome, seconds, cpu)
+    after = cpu_seconds(works[0]["base"])
+    LAST_CPU.clear()
+    LAST_CPU.update({kind: after[kind] - before[kind] for kind in after})
+    LAST_CPU["clients"] = sum(cpu for _, _, cpu in collected.values())
     for process in processes:
         process.join()
     return [collected[n] for n in range(len(works))]
+
+
+LAST_CPU: dict[str, float] = {}
 
 
 def _claims(connection, work, deadline):
@@ -244,10 +275,11 @@ def run_claims(base: str, tokens: list[str], campaign_ids: list[int], clients: i
               "offset": n * 104729, "attempts": None if attempts is None else -(-attempts // clients)}
              for n in range(clients)]
     results = run_clients(_claims, works)
-    latencies = sorted(latency for (lat, _), _ in results for latency in lat)
-    answers = sum((answers for (_, answers), _ in results), Counter())
-    elapsed = max(seconds for _, seconds in results)
-    return {"latencies": latencies, "answers": answers, "seconds": elapsed, "rate": len(latencies) / elapsed}
+    latencies = sorted(latency for (lat, _), _, _ in results for latency in lat)
+    answers = sum((answers for (_, answers), _, _ in results), Counter())
+    elapsed = max(seconds for _, seconds, _ in results)
+    return {"latencies": latencies, "answers": answers, "seconds": elapsed, "rate": len(latencies) / elapsed,
+            "cpu": dict(LAST_CPU)}
 
 
 def oversell_check(database_url: str) -> tuple[int, int, int]:
@@ -320,14 +352,14 @@ def _cashier(connection, work, deadline):
 def run_till(base: str, work: list[tuple[str, list[str]]], seconds: float) -> dict:
     results = run_clients(_cashier, [{"base": base, "seconds": seconds, "cashier": cashier, "qr": qr}
                                      for cashier, qr in work])
-    verify = sorted(x for r, _ in results for x in r[0])
-    redeem = sorted(x for r, _ in results for x in r[1])
-    rounds = sorted(x for r, _ in results for x in r[2])
-    failures = sum((r[3] for r, _ in results), Counter())
-    ran_out = sum(1 for r, _ in results if len(r[2]) + sum(r[3].values()) == r[4])
-    elapsed = max(seconds for _, seconds in results)
+    verify = sorted(x for r, _, _ in results for x in r[0])
+    redeem = sorted(x for r, _, _ in results for x in r[1])
+    rounds = sorted(x for r, _, _ in results for x in r[2])
+    failures = sum((r[3] for r, _, _ in results), Counter())
+    ran_out = sum(1 for r, _, _ in results if len(r[2]) + sum(r[3].values()) == r[4])
+    elapsed = max(seconds for _, seconds, _ in results)
     return {"verify": verify, "redeem": redeem, "rounds": rounds, "failures": failures, "seconds": elapsed,
-            "rate": len(rounds) / elapsed, "ran_out": ran_out}
+            "rate": len(rounds) / elapsed, "ran_out": ran_out, "cpu": dict(LAST_CPU)}
 
 
 def top_up_coupons(app, database_url: str, merchant_ids: list[int], per_shop: int, people) -> None:
@@ -406,6 +438,17 @@ def ms(values: list[float], fraction: float) -> float:
     return harness.percentile(values, fraction) * 1000
 
 
+def cpu_line(cpu: dict, done: int, what: str) -> str:
+    """CPU per operation by side, and the rate those costs allow on this machine's CPUs."""
+    if not done:
+        return "CPU: nothing done"
+    each = {kind: seconds * 1000 / done for kind, seconds in cpu.items()}
+    total = sum(each.values())
+    return (f"CPU per {what}: gunicorn {each['gunicorn']:.1f} ms, PostgreSQL {each['postgres']:.1f} ms, "
+            f"clients {each['clients']:.1f} ms = {total:.1f} ms; {os.cpu_count()} CPUs allow at most "
+            f"~{os.cpu_count() * 1000 / total:,.0f} {what}s/s at these costs")
+
+
 def describe(answers: Counter) -> str:
     return ", ".join(f"{count:,} × {status}" for status, count in answers.most_common())
 
@@ -447,7 +490,10 @@ def main():
               f"{issue_seconds:.1f} s), {args.merchants} approved merchants, 1 hot + {len(spread):,} campaigns, "
               f"{time.perf_counter() - started:.1f} s")
 
+        load_before = os.getloadavg()[0]
         with harness.gunicorn(database_url, args.workers) as base:
+            # Not timed: every worker serves claims once (ORM mappers configured, statements compiled).
+            run_claims(base, resident_tokens, spread, args.clients, 3)
             hot_run = run_claims(base, resident_tokens, [hot], args.clients, args.seconds)
             sellout_id = sellout_campaign(app, next(iter(cashier_tokens)), args.sellout_stock, args.price)
             burst = run_claims(base, resident_tokens, [sellout_id], args.clients, 60,
@@ -469,7 +515,8 @@ def main():
             by_merchant: dict[int, list[tuple[int, int]]] = {}
             for coupon_id, account_id, merchant_id in claimed:
                 by_merchant.setdefault(merchant_id, []).append((coupon_id, account_id))
-            jobs = [(coupon_id, token_of_account[account_id]) for m in shops for coupon_id, account_id in by_merchant[m]]
+            jobs = [(coupon_id, token_of_account[account_id])
+                    for m in shops for coupon_id, account_id in by_merchant[m]]
             fetch_started = time.perf_counter()
             qr = fetch_qr_tokens(base, jobs, args.clients)
             fetch_seconds = time.perf_counter() - fetch_started
@@ -477,6 +524,7 @@ def main():
             till = run_till(base, [(cashier_tokens[m], [qr_of[c] for c, _ in by_merchant[m]]) for m in shops],
                             args.seconds)
 
+        load_after = os.getloadavg()[0]
         hot_tps = pgbench(database_url, 1, args.clients, args.seconds)
         spread_tps = pgbench(database_url, 1000, args.clients, args.seconds)
         checked, oversold, mismatched = oversell_check(database_url)
@@ -493,16 +541,18 @@ def main():
         verdict = "PASS" if run["rate"] >= target else "FAIL"
         return (f"{label}: {len(lat):,} claims in {run['seconds']:.1f} s = {run['rate']:,.0f} claims/s; "
                 f"p50 {ms(lat, 0.5):.1f} ms, p99 {ms(lat, 0.99):.1f} ms (target >= {target}/s) {verdict}\n"
-                f"          answers: {describe(run['answers'])}")
+                f"          answers: {describe(run['answers'])}\n          {cpu_line(run['cpu'], len(lat), 'claim')}")
 
     print(f"run     : gunicorn {args.workers} workers (sync), {args.clients} claim client processes, "
-          f"{os.cpu_count()} CPUs shared by clients, gunicorn and PostgreSQL")
-    print(line("hot     ", hot_run, 200) + f"\n          (one campaign, one merchant's escrow)")
+          f"{os.cpu_count()} CPUs shared by clients, gunicorn and PostgreSQL; 1-min load average "
+          f"{load_before:.1f} before, {load_after:.1f} after the HTTP runs")
+    print(line("hot     ", hot_run, 200) + "\n          (one campaign, one merchant's escrow)")
     sellout_ok = sold[0] == sold[1] == burst["answers"]["201"] and \
         burst["answers"]["409 sold_out"] == sum(burst["answers"].values()) - sold[1]
-    print(f"sell-out: stock {sold[1]}, {sum(burst['answers'].values()):,} attempts at once: {describe(burst['answers'])};"
-          f" claimed_count {sold[0]} {'PASS' if sellout_ok else 'FAIL'}")
-    print(line("spread  ", spread_run, 500) + f"\n          (over {len(spread):,} campaigns of {args.merchants} merchants)")
+    print(f"sell-out: stock {sold[1]}, {sum(burst['answers'].values()):,} attempts at once: "
+          f"{describe(burst['answers'])}; claimed_count {sold[0]} {'PASS' if sellout_ok else 'FAIL'}")
+    print(line("spread  ", spread_run, 500)
+          + f"\n          (over {len(spread):,} campaigns of {args.merchants} merchants)")
     print(f"oversell: {checked:,} campaigns checked: {oversold} with claimed_count > stock, {mismatched} whose "
           f"coupons differ from claimed_count {'PASS' if not oversold and not mismatched else 'FAIL'}")
     p99 = ms(till["redeem"], 0.99)
@@ -515,10 +565,11 @@ def main():
           f"p99 {ms(till['rounds'], 0.99):.1f} ms" + (f"; failures: {describe(till['failures'])}"
                                                       if till["failures"] else "")
           + (f"; {till['ran_out']} cashiers ran out of coupons before the end" if till["ran_out"] else ""))
+    print(f"          {cpu_line(till['cpu'], len(till['rounds']), 'round trip')}")
     print(f"pgbench : bare UPDATE ... SET claimed = claimed + 1 WHERE id = :id AND claimed < stock, "
           f"{args.clients} clients, {args.seconds} s: hot row {hot_tps:,.0f} tps, 1,000 rows {spread_tps:,.0f} tps")
     print(f"ratio   : hot {hot_run['rate'] / hot_tps:.1%} of pgbench, spread {spread_run['rate'] / spread_tps:.1%} "
-          "of pgbench (each claim is one HTTP request doing ~20 statements in one transaction)")
+          "of pgbench (a claim is one HTTP request: JWT, about ten statements in one transaction, JSON)")
     failed = [item for item in report if not item["ok"]]
     print(f"verify  : {'all invariants ok' if not failed else 'FAILED'} "
           f"({len(report)} invariants checked after the runs)")

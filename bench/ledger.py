@@ -8,16 +8,25 @@
    Target: 1,000,000 reductions in under a minute. The audit log is sealed and every
    invariant of accounting.verification.verify_registry is checked.
 3. Transfers: `--workers` processes (each its own app, app context and connection, as a
-   gunicorn worker would have), each calling accounting.registry.transfer + commit back to
-   back with a fresh idempotency key per transfer for `--seconds`, (a) between random
-   pairs of all the accounts, (b) between random pairs of `--hot` accounts.
+   gunicorn worker would have; processes, not threads, so the GIL is not what is measured),
+   each calling accounting.registry.transfer + commit back to back with a fresh idempotency
+   key per transfer, 1..`--max-amount` g, (a) between random pairs of all the accounts,
+   (b) between random pairs of the first `--hot` accounts.
 4. Baseline, same server, same run: pgbench with as many clients running a bare
    transaction updating two random rows of a `--accounts`-row table (rows locked in id
    order, as the ledger locks accounts), and the same over `--hot` rows.
+   For scale, the same bare transaction is also run from the same worker processes through
+   db.session (two driver statements + commit): what any Python service layer starts from.
+   Each case's `--seconds` are cut into `--rounds` slices, transfers, the bare transaction
+   through db.session and pgbench taking turns, so load from anything else on the machine
+   weighs on all three alike.
    Target: transfers/s >= 25% of the pgbench tps, for both.
 5. verify_registry again after the transfers; the database is dropped at the end.
 
-Run: .venv/bin/python bench/ledger.py [--reductions 1000000] [--accounts 10000] [--workers 16] [--seconds 15]
+Before each case: VACUUM ANALYZE and CHECKPOINT (a bench server may run without autovacuum).
+
+Run: .venv/bin/python bench/ledger.py [--reductions 1000000] [--accounts 10000] [--workers 16]
+                                      [--seconds 15] [--rounds 3]
 """
 import argparse
 import multiprocessing
@@ -107,10 +116,7 @@ def insert_reductions(database_url: str, account_ids: list[int], total: int, day
             {"source": source_id, "ids": account_ids, "total": total, "start": start, "slot": slot,
              "length": length, "version": version_id})
         connection.commit()
-        elapsed = time.perf_counter() - started
-        connection.execute("ANALYZE green_events")
-        connection.commit()
-    return elapsed
+    return time.perf_counter() - started
 
 
 def issue_day(app, day) -> tuple[float, dict]:
@@ -147,8 +153,11 @@ def print_report(title: str, report: list[dict], seal_seconds: float, verify_sec
 
 # --- 3. transfers ---------------------------------------------------------------------------
 
-def _transfer_worker(database_url, accounts, seed, barrier, seconds, max_amount, results):
-    """One process: transfer + commit back to back between random pairs until the deadline."""
+def _worker(database_url, accounts, rows, seed, barrier, plan, seconds, max_amount, results):
+    """One process: for each slice of `plan`, back to back for `seconds`, either
+    "transfer": accounting.registry.transfer between a random pair + db.session.commit(), or
+    "bare": pgbench's bare transaction (two random rows of bench_two_rows, in id order) through
+    the same session (driver statements + db.session.commit()): the floor of any Python service."""
     from accounting.errors import DomainError
     from accounting.ledger import Idempotency, InsufficientBalance
     from accounting.registry import transfer
@@ -157,9 +166,8 @@ def _transfer_worker(database_url, accounts, seed, barrier, seconds, max_amount,
 
     rng = random.Random(seed)
     app = create_app(harness.app_environ(database_url))
-    counts = {"ok": 0, "insufficient": 0, "other": 0, "errors": []}
     with app.app_context():
-        def one(timed: bool):
+        def one_transfer(counts):
             (from_id, _), (_, to_number) = rng.sample(accounts, 2)
             amount = rng.randint(1, max_amount)
             key = uuid.uuid4().hex
@@ -167,45 +175,78 @@ def _transfer_worker(database_url, accounts, seed, barrier, seconds, max_amount,
                 transfer(from_id, to_number, amount, Idempotency(f"bench:{seed}", key, key), actor_id=None,
                          memo="bench")
                 db.session.commit()
-                if timed:
-                    counts["ok"] += 1
+                counts["ok"] += 1
             except InsufficientBalance:
                 db.session.rollback()
-                counts["insufficient"] += timed
+                counts["insufficient"] += 1
             except (DomainError, Exception) as error:  # noqa: B014  (counted, reported, never hidden)
                 db.session.rollback()
-                counts["other"] += timed
+                counts["other"] += 1
                 if len(counts["errors"]) < 3:
                     counts["errors"].append(f"{type(error).__name__}: {str(error)[:200]}")
 
-        for _ in range(3):  # warm the connection, the statement caches and the imports
-            one(False)
-        barrier.wait()  # every worker imported, app built and warmed: all start together
-        deadline = time.time() + seconds
-        while time.time() < deadline:
-            one(True)
-    results.put(counts)
+        def one_bare(counts):
+            low, high = sorted(rng.sample(range(1, rows + 1), 2))
+            amount = rng.randint(1, max_amount)
+            connection = db.session.connection().connection.driver_connection
+            connection.execute("UPDATE bench_two_rows SET balance = balance - %s WHERE id = %s", (amount, low))
+            connection.execute("UPDATE bench_two_rows SET balance = balance + %s WHERE id = %s", (amount, high))
+            db.session.commit()
+            counts["ok"] += 1
+
+        steps = {"transfer": one_transfer, "bare": one_bare}
+        warm = {"ok": 0, "insufficient": 0, "other": 0, "errors": []}
+        for mode in set(plan):  # warm the connection, the statement caches and the imports
+            for _ in range(3):
+                steps[mode](warm)
+        for mode in plan:
+            counts, step = {"ok": 0, "insufficient": 0, "other": 0, "errors": []}, steps[mode]
+            barrier.wait()  # every worker (and the parent) ready: all start together
+            deadline = time.time() + seconds
+            while time.time() < deadline:
+                step(counts)
+            results.put(counts)
+        barrier.wait()  # exit (and tear down) only once the parent's last pgbench slice is over
 
 
-def run_transfers(database_url: str, accounts: list[tuple[int, str]], workers: int, seconds: float,
-                  max_amount: int) -> dict:
-    context = multiprocessing.get_context("spawn")
-    results, barrier = context.Queue(), context.Barrier(workers)
-    processes = [context.Process(target=_transfer_worker,
-                                 args=(database_url, accounts, 1000 + n, barrier, seconds, max_amount, results))
-                 for n in range(workers)]
-    for process in processes:
-        process.start()
-    totals = {"ok": 0, "insufficient": 0, "other": 0, "errors": []}
-    for _ in processes:
-        counts = results.get(timeout=seconds + 120)
-        for key in ("ok", "insufficient", "other"):
-            totals[key] += counts[key]
-        totals["errors"].extend(counts["errors"])
-    for process in processes:
-        process.join()
-    totals["rate"] = totals["ok"] / seconds
-    return totals
+class Workers:
+    """`workers` processes, each with its own app, app context and connection, started once; each
+    run_slice() runs the next step of `plan` in all of them for `seconds`; between slices they wait."""
+
+    def __init__(self, database_url: str, accounts: list[tuple[int, str]], rows: int, workers: int,
+                 plan: list[str], seconds: float, max_amount: int):
+        context = multiprocessing.get_context("spawn")
+        self.results, self.barrier, self.seconds = context.Queue(), context.Barrier(workers + 1), seconds
+        self.processes = [context.Process(target=_worker, args=(
+            database_url, accounts, rows, 1000 + n, self.barrier, plan, seconds, max_amount, self.results))
+            for n in range(workers)]
+        for process in self.processes:
+            process.start()
+
+    def run_slice(self) -> dict:
+        self.barrier.wait(timeout=300)
+        totals = {"ok": 0, "insufficient": 0, "other": 0, "errors": []}
+        for _ in self.processes:
+            counts = self.results.get(timeout=self.seconds + 120)
+            for key in ("ok", "insufficient", "other"):
+                totals[key] += counts[key]
+            totals["errors"].extend(counts["errors"])
+        return totals
+
+    def join(self) -> None:
+        self.barrier.wait(timeout=300)
+        for process in self.processes:
+            process.join(timeout=60)
+
+
+def maintain(database_url: str) -> float:
+    """VACUUM ANALYZE and CHECKPOINT before a timed phase: what autovacuum would have done by then
+    (it may be off on a bench server), and no checkpoint of the previous phase's writes inside it."""
+    started = time.perf_counter()
+    with psycopg.connect(database_url, autocommit=True) as connection:
+        connection.execute("VACUUM ANALYZE")
+        connection.execute("CHECKPOINT")
+    return time.perf_counter() - started
 
 
 # --- 4. pgbench baseline --------------------------------------------------------------------
@@ -223,18 +264,22 @@ END;
 """
 
 
-def pgbench(database_url: str, rows: int, clients: int, seconds: int) -> float:
-    """tps of the bare two-row update transaction over a fresh `rows`-row table."""
+def two_rows_table(database_url: str, rows: int) -> None:
+    """A fresh `rows`-row table for pgbench's bare transaction."""
     with psycopg.connect(database_url, autocommit=True) as connection:
         connection.execute("DROP TABLE IF EXISTS bench_two_rows")
         connection.execute("CREATE TABLE bench_two_rows (id int PRIMARY KEY, balance bigint NOT NULL)")
         connection.execute("INSERT INTO bench_two_rows SELECT g, 1000000 FROM generate_series(1, %s) g", (rows,))
         connection.execute("VACUUM ANALYZE bench_two_rows")
+
+
+def pgbench(database_url: str, rows: int, clients: int, seconds: float) -> float:
+    """tps of the bare two-row update transaction over bench_two_rows (`rows` rows)."""
     with tempfile.NamedTemporaryFile("w", suffix=".sql", delete=False) as script:
         script.write(PGBENCH_SCRIPT.format(rows=rows))
     try:
         completed = subprocess.run(
-            ["pgbench", "-n", "-c", str(clients), "-j", "2", "-T", str(seconds), "-f", script.name, database_url],
+            ["pgbench", "-n", "-c", str(clients), "-j", "2", "-T", str(round(seconds)), "-f", script.name, database_url],
             capture_output=True, text=True, check=True)
     finally:
         os.unlink(script.name)
@@ -247,6 +292,11 @@ def pgbench(database_url: str, rows: int, clients: int, seconds: int) -> float:
     return float(match.group(1))
 
 
+def server_setting(database_url: str, name: str) -> str:
+    with psycopg.connect(database_url) as connection:
+        return connection.execute("SELECT current_setting(%s)", (name,)).fetchone()[0]
+
+
 # --- main -----------------------------------------------------------------------------------
 
 def main():
@@ -255,7 +305,9 @@ def main():
     parser.add_argument("--accounts", type=int, default=10_000)
     parser.add_argument("--hot", type=int, default=10)
     parser.add_argument("--workers", type=int, default=16)
-    parser.add_argument("--seconds", type=int, default=15)
+    parser.add_argument("--seconds", type=int, default=15, help="timed seconds per case, for each side")
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="the seconds are cut into this many slices, transfers and pgbench alternating")
     parser.add_argument("--max-amount", type=int, default=100, help="transfers are 1..N g")
     parser.add_argument("--keep", action="store_true", help="keep the database for inspection")
     args = parser.parse_args()
@@ -269,7 +321,8 @@ def main():
         print(f"setup   : {len(accounts):,} resident accounts in {time.perf_counter() - started:.1f} s")
         day = datetime.now(SHANGHAI).date() - timedelta(days=1)
         insert_seconds = insert_reductions(database_url, [a for a, _ in accounts], args.reductions, day)
-        print(f"setup   : {args.reductions:,} quantified reductions of {day} written in {insert_seconds:.1f} s")
+        print(f"setup   : {args.reductions:,} quantified reductions of {day} written in {insert_seconds:.1f} s, "
+              f"then VACUUM ANALYZE + CHECKPOINT in {maintain(database_url):.1f} s (issuance runs the next night)")
 
         environ = harness.app_environ(database_url) | {"ISSUANCE_AUTO_APPROVE_MAX_G": str(10**15)}
         app = create_app(environ)
@@ -288,23 +341,45 @@ def main():
             print(f"          FAILED: expected {args.reductions:,} reductions issued, result {result}")
         verified_after_issue = print_report("after issuance", *verify(app))
 
+        print(f"setup   : VACUUM ANALYZE + CHECKPOINT before each case ({maintain(database_url):.1f} s after "
+              f"issuance; this server runs with autovacuum = {server_setting(database_url, 'autovacuum')})")
         figures = []
+        slice_seconds = args.seconds / args.rounds
         for label, pool, rows in (("spread", accounts, args.accounts), ("hot", accounts[:args.hot], args.hot)):
-            transfers = run_transfers(database_url, pool, args.workers, args.seconds, args.max_amount)
-            tps = pgbench(database_url, rows, args.workers, args.seconds)
-            figures.append((label, len(pool), transfers, tps))
+            two_rows_table(database_url, rows)
+            plan = ["transfer", "bare"] * args.rounds
+            workers = Workers(database_url, pool, rows, args.workers, plan, slice_seconds, args.max_amount)
+            maintain(database_url)
+            transfers = {"ok": 0, "insufficient": 0, "other": 0, "errors": []}
+            rate_slices, bare_slices, tps_slices = [], [], []
+            for _ in range(args.rounds):  # take turns, so background load weighs on all three alike
+                counts = workers.run_slice()
+                rate_slices.append(counts["ok"] / slice_seconds)
+                for key in ("ok", "insufficient", "other", "errors"):
+                    transfers[key] += counts[key]
+                bare_slices.append(workers.run_slice()["ok"] / slice_seconds)
+                tps_slices.append(pgbench(database_url, rows, args.workers, slice_seconds))
+            workers.join()
+            transfers["rate"] = transfers["ok"] / args.seconds
+            tps, bare = sum(tps_slices) / len(tps_slices), sum(bare_slices) / len(bare_slices)
+            figures.append((label, transfers, tps, bare))
+            slices = lambda values: ", ".join(f"{v:,.0f}" for v in values)  # noqa: E731
             print(f"transfer: {label:6} over {len(pool):,} accounts, {args.workers} processes, {args.seconds} s: "
                   f"{transfers['rate']:,.0f} transfers/s ({transfers['ok']:,} ok, "
-                  f"{transfers['insufficient']} insufficient balance, {transfers['other']} other failures)")
+                  f"{transfers['insufficient']} insufficient balance, {transfers['other']} other failures; "
+                  f"slices {slices(rate_slices)})")
             for error in transfers["errors"][:3]:
                 print(f"          {error}")
             print(f"pgbench : {label:6} over {rows:,} rows, {args.workers} clients, {args.seconds} s: "
-                  f"{tps:,.0f} tps (bare BEGIN; two UPDATEs; END)")
+                  f"{tps:,.0f} tps (bare BEGIN; two UPDATEs; END; slices {slices(tps_slices)})")
+            print(f"python  : {label:6} the same bare transaction from the {args.workers} processes through "
+                  f"db.session: {bare:,.0f} tps = {bare / tps:.1%} of pgbench (slices {slices(bare_slices)})")
         verified_after_transfers = print_report("after transfers", *verify(app))
-        for label, size, transfers, tps in figures:
+        for label, transfers, tps, bare in figures:
             ratio = transfers["rate"] / tps
             print(f"ratio   : {label:6} {transfers['rate']:,.0f} / {tps:,.0f} = {ratio:.1%} of pgbench "
-                  f"(target >= 25%) {'PASS' if ratio >= 0.25 else 'FAIL'}")
+                  f"(target >= 25%) {'PASS' if ratio >= 0.25 else 'FAIL'}; "
+                  f"{transfers['rate'] / bare:.1%} of the bare transaction through db.session")
         print(f"verify  : {'all invariants ok' if verified_after_issue and verified_after_transfers else 'FAILED'}")
     finally:
         if not args.keep:

@@ -13,7 +13,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import exists, func, select, update
+from sqlalchemy import bindparam, exists, func, insert, select, update
+from sqlalchemy.orm import make_transient_to_detached
+from sqlalchemy.orm.attributes import set_committed_value
 
 from accounting import ledger, registry
 from accounting.errors import Conflict, DomainError, NotFound
@@ -25,6 +27,25 @@ from merchants.models import Campaign, Coupon, Merchant
 
 CAMPAIGNS, COUPONS, MERCHANTS = Campaign.__table__, Coupon.__table__, Merchant.__table__
 SHANGHAI = ZoneInfo("Asia/Shanghai")
+
+# The claim takes the stock with this one statement, under the campaign row's lock, only while
+# the campaign is open, has stock left (never oversold) and the resident is under the limit.
+# Built once: a claim only binds its values.
+_HELD = (select(func.count()).select_from(COUPONS)
+         .where(COUPONS.c.campaign_id == bindparam("campaign_id", type_=CAMPAIGNS.c.id.type),
+                COUPONS.c.account_id == bindparam("account_id", type_=COUPONS.c.account_id.type))
+         .scalar_subquery())
+_NOW = bindparam("now", type_=CAMPAIGNS.c.valid_from.type)
+TAKE_STOCK = (
+    update(CAMPAIGNS)
+    .where(CAMPAIGNS.c.id == bindparam("campaign_id", type_=CAMPAIGNS.c.id.type), CAMPAIGNS.c.status == "published",
+           CAMPAIGNS.c.claimed_count < CAMPAIGNS.c.stock, _HELD < CAMPAIGNS.c.per_resident_limit,
+           CAMPAIGNS.c.valid_from <= _NOW, CAMPAIGNS.c.valid_until > _NOW,
+           exists().where(MERCHANTS.c.id == CAMPAIGNS.c.merchant_id, MERCHANTS.c.status == "approved"))
+    .values(claimed_count=CAMPAIGNS.c.claimed_count + 1)
+    .returning(CAMPAIGNS.c.id))
+COUPON_COLUMNS = [c for c in COUPONS.columns if c.key != "id"]
+INSERT_COUPON = insert(COUPONS).returning(COUPONS.c.id)
 
 
 def shown_time(moment: datetime) -> str:
@@ -79,30 +100,23 @@ def claim(campaign_id: int, account_id: int, idempotency: Idempotency, *, now: d
             raise DomainError("idempotency_key_reused")
         return replay
     # The resident's account is locked now (by the movement), so their own concurrent claims
-    # queue here and the count below sees every coupon they already hold. The stock is taken
-    # only if the campaign is still open, has stock, and the resident is under the limit.
-    held = (select(func.count()).select_from(COUPONS)
-            .where(COUPONS.c.campaign_id == campaign_id, COUPONS.c.account_id == account_id).scalar_subquery())
-    taken = db.session.execute(
-        update(CAMPAIGNS)
-        .where(CAMPAIGNS.c.id == campaign_id, CAMPAIGNS.c.status == "published",
-               CAMPAIGNS.c.claimed_count < CAMPAIGNS.c.stock, held < CAMPAIGNS.c.per_resident_limit,
-               CAMPAIGNS.c.valid_from <= now, CAMPAIGNS.c.valid_until > now,
-               exists().where(MERCHANTS.c.id == CAMPAIGNS.c.merchant_id, MERCHANTS.c.status == "approved"))
-        .values(claimed_count=CAMPAIGNS.c.claimed_count + 1)
-        .returning(CAMPAIGNS.c.id)).first()
-    if taken is None:
-        raise _why_not_taken(campaign_id, account_id, now)
+    # queue here and TAKE_STOCK's count sees every coupon they already hold.
+    values = {"campaign_id": campaign_id, "account_id": account_id, "now": now}
+    if db.session.execute(TAKE_STOCK, values).first() is None:
+        raise _why_not_taken(campaign_id, now)
     coupon = Coupon(campaign_id=offer.id, account_id=account_id, code=secrets.token_urlsafe(12), status="claimed",
                     price_g=offer.price_g, claimed_at=now, expires_at=offer.valid_until,
-                    claim_transaction_id=movement.transaction_id)
-    coupon.campaign = offer  # what the answer shows, without loading it again
+                    claim_transaction_id=movement.transaction_id, redeemed_at=None, redeemed_by=None,
+                    redeem_transaction_id=None, expired_at=None, release_transaction_id=None)
+    # One Core INSERT, then the object joins the session as the row it is (no unit-of-work flush).
+    coupon.id = db.session.execute(INSERT_COUPON, {c.key: getattr(coupon, c.key) for c in COUPON_COLUMNS}).scalar_one()
+    make_transient_to_detached(coupon)
     db.session.add(coupon)
-    db.session.flush()
+    set_committed_value(coupon, "campaign", offer)  # what the answer shows, without loading it again
     return coupon
 
 
-def _why_not_taken(campaign_id: int, account_id: int, now: datetime) -> Conflict:
+def _why_not_taken(campaign_id: int, now: datetime) -> Conflict:
     """Why the stock was not taken: the campaign as it is now, or the resident's limit."""
     offer = db.session.scalar(select(Campaign).where(Campaign.id == campaign_id)
                               .execution_options(populate_existing=True))

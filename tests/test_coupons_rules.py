@@ -658,3 +658,55 @@ def test_a_merchant_without_an_account_has_nothing_to_retire(app, api):
         from config.extensions import db
 
         assert db.session.get(Merchant, merchant["id"]).status == "pending"
+
+
+@pytest.mark.parametrize("situation, code", [
+    ("paused", "campaign_not_open"), ("ended", "campaign_not_open"), ("suspended", "campaign_not_open"),
+    ("window over", "campaign_not_open"), ("sold out", "sold_out"), ("over the limit", "over_limit"),
+])
+def test_the_stock_update_itself_refuses_when_the_early_look_was_stale(app, api, shop, monkeypatch, situation, code):
+    """A claim glances at the campaign first (unlocked) to refuse early; the guard that counts is the
+    UPDATE taking the stock. Here the glance is made to miss what changed, and the claim must still
+    be refused, leaving balance, escrow, stock and coupons as they were."""
+    from merchants import coupons as coupon_service
+
+    alice, bob = residents_with_credits(app, api, 2)
+    offer = create_campaign(api, shop, stock=1 if situation == "sold out" else 5)
+    path = f"/api/v1/merchants/{shop.id}/campaigns/{offer['id']}"
+    if situation == "paused":
+        assert api.http.post(f"{path}/pause", headers=shop.cashier).status_code == 200
+    elif situation == "ended":
+        assert api.http.post(f"{path}/end", headers=shop.cashier).status_code == 200
+    elif situation == "suspended":
+        assert api.http.post(f"/api/v1/merchants/{shop.id}/suspend", headers=shop.auditor, json={}).status_code == 200
+    elif situation == "window over":
+        from config.extensions import db
+
+        with app.app_context():
+            db.session.execute(update(Campaign).values(valid_until=ago(seconds=1), valid_from=ago(hours=2)))
+            db.session.commit()
+    else:
+        _claimed(api, bob if situation == "sold out" else alice, offer["id"])
+    before = (balance(api, alice), escrow_balance(app, shop.id), count_rows(app, Coupon),
+              _campaign_claimed(app, offer["id"]))
+
+    real_refusal, glances = coupon_service._refusal, []
+
+    def stale_glance(found, now):  # the first look sees nothing wrong; the reason is asked honestly after
+        glances.append(found.id)
+        return None if len(glances) == 1 else real_refusal(found, now)
+
+    monkeypatch.setattr(coupon_service, "_refusal", stale_glance)
+    refused = claim(api.http, alice, offer["id"])
+    assert refused.status_code == 409 and refused.get_json()["code"] == code, refused.get_json()
+    assert (balance(api, alice), escrow_balance(app, shop.id), count_rows(app, Coupon),
+            _campaign_claimed(app, offer["id"])) == before
+    monkeypatch.undo()
+    assert registry_ok(api, shop.auditor)
+
+
+def _campaign_claimed(app, campaign_id):
+    from config.extensions import db
+
+    with app.app_context():
+        return db.session.scalar(select(Campaign.claimed_count).where(Campaign.id == campaign_id))
