@@ -12,7 +12,7 @@
 4. Checks: nothing left `received`, counts by status and reason, grams, and that
    daily_tallies agree with the events' own sums per (account, Asia/Shanghai day).
 
-Run: .venv/bin/python bench/accounting.py [--events 1000000] [--residents 20000] [--workers 1]
+Run: .venv/bin/python bench/accounting.py [--events 1000000] [--residents 20000] [--workers 2]
 """
 import argparse
 import multiprocessing
@@ -326,7 +326,9 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--residents", type=int, default=20_000)
-    parser.add_argument("--workers", type=int, default=1, help="quantifier processes, each running quantify_received")
+    parser.add_argument("--workers", type=int, default=2,
+                        help="quantifier processes, each running quantify_received (2: the Procfile's worker "
+                             "runs CELERY_CONCURRENCY=2 by default)")
     parser.add_argument("--keep", action="store_true", help="keep the database afterwards (for profiling)")
     parser.add_argument("--load-only", action="store_true", help="stop after the COPY, keeping the database")
     args = parser.parse_args()

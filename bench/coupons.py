@@ -19,6 +19,9 @@
    (the token fetched by the holder from GET /me/coupons/{id}, as the app shows it; shops
    topped up to `--till-coupons` waiting coupons by the claim service) and do verify + redeem:
    round trips/s, p50/p99 of each, CPU per round trip. Target: redeem p99 < 100 ms at 32.
+   Twice: back to back (every cashier scans the next coupon the moment the last is redeemed:
+   the machine's saturation), then paced, one customer per cashier every `--pace` seconds
+   (a rush hour at every till at once), so latency is seen both at and below saturation.
 5. Baseline, same server, same run: pgbench with `--clients` clients running a bare
    `UPDATE ... SET claimed = claimed + 1 WHERE id = :id AND claimed < stock` on one hot row
    and on 1,000 rows.
@@ -27,10 +30,10 @@
 Run: .venv/bin/python bench/coupons.py [--residents 4000] [--clients 8] [--workers 4] [--seconds 15]
 """
 import argparse
-import http.client
 import json
 import multiprocessing
 import os
+import random
 import re
 import subprocess
 import tempfile
@@ -38,12 +41,12 @@ import time
 import uuid
 from collections import Counter
 from datetime import datetime, timedelta, timezone
-from urllib.parse import urlparse
 from zoneinfo import ZoneInfo
 
 import psycopg
 
 import harness  # noqa: I001  (puts the project root first on sys.path)
+from clients import connection_to, cpu_line, run_clients
 
 DB_NAME = "bz_bench_coupons"
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -178,74 +181,6 @@ def sellout_campaign(app, merchant_id: int, stock: int, price_g: int) -> int:
 
 # --- 2, 3. claims ---------------------------------------------------------------------------
 
-def _connection(base: str) -> http.client.HTTPConnection:
-    url = urlparse(base)
-    return http.client.HTTPConnection(url.hostname, url.port, timeout=60)
-
-
-def _warm(connection) -> None:
-    """A few requests first (not timed): the connection path and the worker's lazy imports."""
-    for _ in range(3):
-        connection.request("GET", "/healthz")
-        connection.getresponse().read()
-
-
-def _client_process(target, work, barrier, results, index):
-    connection = _connection(work["base"])
-    _warm(connection)
-    barrier.wait()  # every client spawned, imported, connected and warmed: all start together
-    started, cpu = time.time(), time.process_time()
-    outcome = target(connection, work, started + work["seconds"])
-    results.put((index, outcome, time.time() - started, time.process_time() - cpu))
-
-
-def cpu_seconds(base: str) -> dict[str, float]:
-    """CPU time used so far by this run's gunicorn processes and PostgreSQL backends (Linux /proc)."""
-    port, tick = f"127.0.0.1:{urlparse(base).port}", os.sysconf("SC_CLK_TCK")
-    used = {"gunicorn": 0.0, "postgres": 0.0}
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            with open(f"/proc/{pid}/cmdline", "rb") as f:
-                command = f.read().replace(b"\0", b" ").decode(errors="replace")
-            with open(f"/proc/{pid}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        kind = "gunicorn" if "wsgi:app" in command and port in command else \
-            "postgres" if command.startswith("postgres:") and f" {DB_NAME} " in command else None
-        if kind:
-            used[kind] += (int(fields[11]) + int(fields[12])) / tick
-    return used
-
-
-def run_clients(target, works: list[dict]) -> list[tuple]:
-    """Run target(connection, work, deadline) in one spawned process per work item, released
-    together once all are ready; returns [(outcome, seconds it ran, client CPU seconds)] in order.
-    The CPU the server side used meanwhile is kept in LAST_CPU."""
-    context = multiprocessing.get_context("spawn")
-    barrier, results = context.Barrier(len(works) + 1), context.Queue()
-    processes = [context.Process(target=_client_process, args=(target, work, barrier, results, n))
-                 for n, work in enumerate(works)]
-    for process in processes:
-        process.start()
-    before = cpu_seconds(works[0]["base"])
-    barrier.wait(timeout=600)
-    collected = {}
-    for _ in processes:
-        index, outcome, seconds, cpu = results.get(timeout=600 + max(w["seconds"] for w in works))
-        collected[index] = (outcome, seconds, cpu)
-    after = cpu_seconds(works[0]["base"])
-    LAST_CPU.clear()
-    LAST_CPU.update({kind: after[kind] - before[kind] for kind in after})
-    LAST_CPU["clients"] = sum(cpu for _, _, cpu in collected.values())
-    for process in processes:
-        process.join()
-    return [collected[n] for n in range(len(works))]
-
-
-LAST_CPU: dict[str, float] = {}
-
-
 def _claims(connection, work, deadline):
     """Claim back to back until the deadline (or `attempts`), cycling this client's residents."""
     tokens, campaign_ids, offset, attempts = work["tokens"], work["campaigns"], work["offset"], work["attempts"]
@@ -274,12 +209,12 @@ def run_claims(base: str, tokens: list[str], campaign_ids: list[int], clients: i
     works = [{"base": base, "seconds": seconds, "tokens": tokens[n::clients], "campaigns": campaign_ids,
               "offset": n * 104729, "attempts": None if attempts is None else -(-attempts // clients)}
              for n in range(clients)]
-    results = run_clients(_claims, works)
+    results, cpu = run_clients(_claims, works, DB_NAME)
     latencies = sorted(latency for (lat, _), _, _ in results for latency in lat)
     answers = sum((answers for (_, answers), _, _ in results), Counter())
     elapsed = max(seconds for _, seconds, _ in results)
     return {"latencies": latencies, "answers": answers, "seconds": elapsed, "rate": len(latencies) / elapsed,
-            "cpu": dict(LAST_CPU)}
+            "cpu": cpu}
 
 
 def oversell_check(database_url: str) -> tuple[int, int, int]:
@@ -297,7 +232,7 @@ def oversell_check(database_url: str) -> tuple[int, int, int]:
 def _token_client(args):
     """Fetch each coupon's QR token the way the resident's app does."""
     base, jobs = args
-    connection = _connection(base)
+    connection = connection_to(base)
     tokens = []
     for coupon_id, resident_token in jobs:
         connection.request("GET", f"/api/v1/me/coupons/{coupon_id}",
@@ -321,10 +256,15 @@ def fetch_qr_tokens(base: str, jobs: list[tuple[int, str]], clients: int) -> lis
 
 
 def _cashier(connection, work, deadline):
-    """One cashier: scan (verify), then redeem, coupon after coupon, until done or the deadline."""
+    """One cashier: scan (verify), then redeem, coupon after coupon, until done or the deadline;
+    back to back, or (`pace` > 0) one customer every `pace` seconds, starting at a random offset."""
     headers = {"Authorization": f"Bearer {work['cashier']}", "Content-Type": "application/json"}
     verify_s, redeem_s, round_s, failures = [], [], [], Counter()
+    pace, next_customer = work["pace"], time.time() + random.uniform(0, work["pace"])
     for token in work["qr"]:
+        if pace:
+            time.sleep(max(0.0, next_customer - time.time()))
+            next_customer += pace
         if time.time() >= deadline:
             break
         body = json.dumps({"token": token})
@@ -349,9 +289,9 @@ def _cashier(connection, work, deadline):
     return verify_s, redeem_s, round_s, failures, len(work["qr"])
 
 
-def run_till(base: str, work: list[tuple[str, list[str]]], seconds: float) -> dict:
-    results = run_clients(_cashier, [{"base": base, "seconds": seconds, "cashier": cashier, "qr": qr}
-                                     for cashier, qr in work])
+def run_till(base: str, work: list[tuple[str, list[str]]], seconds: float, pace: float) -> dict:
+    results, cpu = run_clients(_cashier, [{"base": base, "seconds": seconds, "cashier": cashier, "qr": qr,
+                                           "pace": pace} for cashier, qr in work], DB_NAME)
     verify = sorted(x for r, _, _ in results for x in r[0])
     redeem = sorted(x for r, _, _ in results for x in r[1])
     rounds = sorted(x for r, _, _ in results for x in r[2])
@@ -359,7 +299,26 @@ def run_till(base: str, work: list[tuple[str, list[str]]], seconds: float) -> di
     ran_out = sum(1 for r, _, _ in results if len(r[2]) + sum(r[3].values()) == r[4])
     elapsed = max(seconds for _, seconds, _ in results)
     return {"verify": verify, "redeem": redeem, "rounds": rounds, "failures": failures, "seconds": elapsed,
-            "rate": len(rounds) / elapsed, "ran_out": ran_out, "cpu": dict(LAST_CPU)}
+            "rate": len(rounds) / elapsed, "ran_out": ran_out, "cpu": cpu, "pace": pace}
+
+
+def till_queues(app, base: str, database_url: str, shops: list[int], per_shop: int, people, token_of_account,
+                cashier_tokens, clients: int) -> tuple[list[tuple[str, list[str]]], int, float]:
+    """Each shop topped up to `per_shop` waiting coupons, and their QR tokens fetched as the
+    holders' apps do: [(cashier token, [QR token, ...])] per shop, coupons fetched, seconds."""
+    top_up_coupons(app, database_url, shops, per_shop, people)
+    with psycopg.connect(database_url) as connection:
+        claimed = connection.execute(
+            """SELECT c.id, c.account_id, p.merchant_id FROM coupons c JOIN campaigns p ON p.id = c.campaign_id
+               WHERE c.status = 'claimed' AND p.merchant_id = ANY(%s) ORDER BY c.id""", (shops,)).fetchall()
+    by_merchant: dict[int, list[tuple[int, int]]] = {}
+    for coupon_id, account_id, merchant_id in claimed:
+        by_merchant.setdefault(merchant_id, []).append((coupon_id, account_id))
+    jobs = [(coupon_id, token_of_account[account_id]) for m in shops for coupon_id, account_id in by_merchant[m]]
+    started = time.perf_counter()
+    qr_of = dict(zip((coupon_id for coupon_id, _ in jobs), fetch_qr_tokens(base, jobs, clients)))
+    return ([(cashier_tokens[m], [qr_of[c] for c, _ in by_merchant[m]]) for m in shops], len(jobs),
+            time.perf_counter() - started)
 
 
 def top_up_coupons(app, database_url: str, merchant_ids: list[int], per_shop: int, people) -> None:
@@ -438,15 +397,17 @@ def ms(values: list[float], fraction: float) -> float:
     return harness.percentile(values, fraction) * 1000
 
 
-def cpu_line(cpu: dict, done: int, what: str) -> str:
-    """CPU per operation by side, and the rate those costs allow on this machine's CPUs."""
-    if not done:
-        return "CPU: nothing done"
-    each = {kind: seconds * 1000 / done for kind, seconds in cpu.items()}
-    total = sum(each.values())
-    return (f"CPU per {what}: gunicorn {each['gunicorn']:.1f} ms, PostgreSQL {each['postgres']:.1f} ms, "
-            f"clients {each['clients']:.1f} ms = {total:.1f} ms; {os.cpu_count()} CPUs allow at most "
-            f"~{os.cpu_count() * 1000 / total:,.0f} {what}s/s at these costs")
+def till_line(label: str, till: dict) -> str:
+    p99 = ms(till["redeem"], 0.99)
+    return (f"till    : {label}: {len(till['rounds']):,} verify + redeem round trips in {till['seconds']:.1f} s = "
+            f"{till['rate']:,.0f}/s\n"
+            f"          redeem p50 {ms(till['redeem'], 0.5):.1f} ms, p99 {p99:.1f} ms (target p99 < 100 ms) "
+            f"{'PASS' if p99 < 100 else 'FAIL'}; verify p50 {ms(till['verify'], 0.5):.1f} ms, "
+            f"p99 {ms(till['verify'], 0.99):.1f} ms; round trip p50 {ms(till['rounds'], 0.5):.1f} ms, "
+            f"p99 {ms(till['rounds'], 0.99):.1f} ms" + (f"; failures: {describe(till['failures'])}"
+                                                        if till["failures"] else "")
+            + (f"; {till['ran_out']} cashiers ran out of coupons before the end" if till["ran_out"] else "")
+            + f"\n          {cpu_line(till['cpu'], len(till['rounds']), 'round trip')}")
 
 
 def describe(answers: Counter) -> str:
@@ -464,7 +425,10 @@ def main():
     parser.add_argument("--seconds", type=int, default=15, help="length of each timed run")
     parser.add_argument("--sellout-stock", type=int, default=500)
     parser.add_argument("--cashiers", type=int, default=32)
-    parser.add_argument("--till-coupons", type=int, default=60, help="coupons waiting at each cashier's shop")
+    parser.add_argument("--till-coupons", type=int, default=150,
+                        help="coupons waiting at each cashier's shop for the back-to-back run (enough for --seconds)")
+    parser.add_argument("--pace", type=float, default=1.0,
+                        help="then each cashier serves a customer every PACE s (0: skip that run)")
     parser.add_argument("--keep", action="store_true", help="keep the database for inspection")
     args = parser.parse_args()
     if args.cashiers > args.merchants:
@@ -507,22 +471,12 @@ def main():
                        WHERE p.id = ANY(%s) GROUP BY p.merchant_id ORDER BY count(*) DESC, p.merchant_id LIMIT %s""",
                     (spread, args.cashiers)).fetchall()]
             shops += [m for m in cashier_tokens if m not in shops][:args.cashiers - len(shops)]
-            top_up_coupons(app, database_url, shops, args.till_coupons, people)
-            with psycopg.connect(database_url) as connection:
-                claimed = connection.execute(
-                    """SELECT c.id, c.account_id, p.merchant_id FROM coupons c JOIN campaigns p ON p.id = c.campaign_id
-                       WHERE c.status = 'claimed' AND p.merchant_id = ANY(%s) ORDER BY c.id""", (shops,)).fetchall()
-            by_merchant: dict[int, list[tuple[int, int]]] = {}
-            for coupon_id, account_id, merchant_id in claimed:
-                by_merchant.setdefault(merchant_id, []).append((coupon_id, account_id))
-            jobs = [(coupon_id, token_of_account[account_id])
-                    for m in shops for coupon_id, account_id in by_merchant[m]]
-            fetch_started = time.perf_counter()
-            qr = fetch_qr_tokens(base, jobs, args.clients)
-            fetch_seconds = time.perf_counter() - fetch_started
-            qr_of = dict(zip((coupon_id for coupon_id, _ in jobs), qr))
-            till = run_till(base, [(cashier_tokens[m], [qr_of[c] for c, _ in by_merchant[m]]) for m in shops],
-                            args.seconds)
+            queues = lambda per_shop: till_queues(app, base, database_url, shops, per_shop, people,  # noqa: E731
+                                                  token_of_account, cashier_tokens, args.clients)
+            work, fetched, fetch_seconds = queues(args.till_coupons)
+            till = run_till(base, work, args.seconds, 0)
+            paced_coupons = int(args.seconds / args.pace) + 2 if args.pace else 0
+            paced = run_till(base, queues(paced_coupons)[0], args.seconds, args.pace) if args.pace else None
 
         load_after = os.getloadavg()[0]
         hot_tps = pgbench(database_url, 1, args.clients, args.seconds)
@@ -555,17 +509,12 @@ def main():
           + f"\n          (over {len(spread):,} campaigns of {args.merchants} merchants)")
     print(f"oversell: {checked:,} campaigns checked: {oversold} with claimed_count > stock, {mismatched} whose "
           f"coupons differ from claimed_count {'PASS' if not oversold and not mismatched else 'FAIL'}")
-    p99 = ms(till["redeem"], 0.99)
-    print(f"till    : {len(till['rounds']):,} verify + redeem round trips by {len(shops)} concurrent cashiers in "
-          f"{till['seconds']:.1f} s = {till['rate']:,.0f} round trips/s (QR tokens of {len(jobs):,} coupons fetched "
-          f"via GET /me/coupons/{{id}} in {fetch_seconds:.1f} s)")
-    print(f"          redeem p50 {ms(till['redeem'], 0.5):.1f} ms, p99 {p99:.1f} ms (target p99 < 100 ms) "
-          f"{'PASS' if p99 < 100 else 'FAIL'}; verify p50 {ms(till['verify'], 0.5):.1f} ms, "
-          f"p99 {ms(till['verify'], 0.99):.1f} ms; round trip p50 {ms(till['rounds'], 0.5):.1f} ms, "
-          f"p99 {ms(till['rounds'], 0.99):.1f} ms" + (f"; failures: {describe(till['failures'])}"
-                                                      if till["failures"] else "")
-          + (f"; {till['ran_out']} cashiers ran out of coupons before the end" if till["ran_out"] else ""))
-    print(f"          {cpu_line(till['cpu'], len(till['rounds']), 'round trip')}")
+    print(f"till    : QR tokens of {fetched:,} coupons fetched via GET /me/coupons/{{id}} in {fetch_seconds:.1f} s")
+    print(till_line(f"{len(shops)} cashiers back to back (saturation: each scans the next coupon the moment "
+                    "the last is redeemed)", till))
+    if paced:
+        print(till_line(f"{len(shops)} cashiers, each serving one customer every {args.pace:g} s "
+                        f"(~{len(shops) / args.pace:,.0f} customers/s across the shops)", paced))
     print(f"pgbench : bare UPDATE ... SET claimed = claimed + 1 WHERE id = :id AND claimed < stock, "
           f"{args.clients} clients, {args.seconds} s: hot row {hot_tps:,.0f} tps, 1,000 rows {spread_tps:,.0f} tps")
     print(f"ratio   : hot {hot_run['rate'] / hot_tps:.1%} of pgbench, spread {spread_run['rate'] / spread_tps:.1%} "
