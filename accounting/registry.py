@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import and_, select, update
 
-from accounting import audit, ledger
+from accounting import audit, ledger, movements
 from accounting.errors import Conflict, DomainError, NotFound
 from accounting.ledger import Idempotency, MovedRange
 from accounting.models import Account, CreditBlock, IssuanceBatch, JournalTransaction, Retirement
@@ -49,12 +49,12 @@ def move(kind: str, from_id: int, to_id: int, amount_g: int, idempotency: Idempo
     _positive(amount_g)
     if from_id == to_id:
         raise DomainError("same_account")
-    begun = ledger.begin_movement(kind, idempotency, actor_id, memo, from_id, amount_g, receiver_id=to_id)
+    begun = movements.begin_movement(kind, idempotency, actor_id, memo, from_id, amount_g, receiver_id=to_id)
     return _carry_out(kind, begun, from_id, amount_g, actor_id=actor_id, memo=memo, status=status,
                       audit_subject=audit_subject, receiver_may_be_frozen=receiver_may_be_frozen)
 
 
-def _carry_out(kind: str, begun: ledger.Begun, from_id: int, amount_g: int, *, actor_id: int | None,
+def _carry_out(kind: str, begun: movements.Begun, from_id: int, amount_g: int, *, actor_id: int | None,
                memo: str | None, status: str = "active", audit_subject: str | None = None,
                receiver_may_be_frozen: bool = False) -> Movement:
     """The movement of a transaction begin_movement() just claimed (or the first one's, on a replay)."""
@@ -64,7 +64,7 @@ def _carry_out(kind: str, begun: ledger.Begun, from_id: int, amount_g: int, *, a
     ledger.ensure_movable(accounts, *((from_id,) if receiver_may_be_frozen else (from_id, to_id)))
     _holder_balance_check(accounts, from_id, amount_g)
     actor, subject = audit.actor_label(actor_id), audit_subject or f"transaction:{transaction.id}"
-    ranges = ledger.move_and_post(
+    ranges = movements.move_and_post(
         transaction.id, from_id, to_id, amount_g, status=status, oldest_blocks=begun.oldest_blocks,
         audit_entry=lambda moved: audit.entry(actor, kind, subject, {
             "transaction": transaction.id, "from": from_id, "to": to_id, "amount_g": amount_g,
@@ -80,7 +80,7 @@ def transfer(from_id: int, to_number: str, amount_g: int, idempotency: Idempoten
         if db.session.scalar(select(Account.id).where(Account.number == to_number, Account.kind == "holder")) is None:
             raise NotFound("account_not_found")
         raise DomainError("invalid_amount")
-    begun = ledger.begin_movement("transfer", idempotency, actor_id, memo, from_id, amount_g, receiver_number=to_number)
+    begun = movements.begin_movement("transfer", idempotency, actor_id, memo, from_id, amount_g, receiver_number=to_number)
     if begun.receiver_id is None:
         raise NotFound("account_not_found")
     if begun.receiver_id == from_id:

@@ -1,10 +1,14 @@
 """Benchmark clients: spawned processes, each on its own HTTP connection, released together,
-and the CPU each side (gunicorn, PostgreSQL, clients) spent while they ran (Linux /proc)."""
+and the CPU each side (gunicorn, PostgreSQL, clients) spent while they ran (Linux /proc);
+how their figures are printed."""
 import http.client
 import multiprocessing
 import os
 import time
+from collections import Counter
 from urllib.parse import urlparse
+
+from harness import percentile
 
 
 def connection_to(base: str) -> http.client.HTTPConnection:
@@ -82,3 +86,9 @@ def cpu_line(cpu: dict, done: int, what: str) -> str:
             f"~{os.cpu_count() * 1000 / total:,.0f} {what}s/s at these costs")
 
 
+def ms(values: list[float], fraction: float) -> float:
+    return percentile(values, fraction) * 1000
+
+
+def describe(answers: Counter) -> str:
+    return ", ".join(f"{count:,} × {status}" for status, count in answers.most_common())
