@@ -1,6 +1,7 @@
 """Sign-up, sign-in, tokens, staff users and filed sources (API.md "Auth"; DOMAIN.md §4)."""
 import json
 import re
+import time
 
 import sqlalchemy as sa
 
@@ -148,6 +149,39 @@ def test_logout_with_the_refresh_token_ends_the_sessions_access_tokens(api):
         assert_problem(api.http.get(ME, headers=bearer(token)), 401, "token_revoked")
     # The session opened at registration is another one and lives on.
     assert api.http.get(ME, headers=resident.auth()).status_code == 200
+
+
+def test_a_token_already_verified_is_still_refused_once_it_expires(app, api):
+    """Verified tokens are kept per process (config/verified_tokens.py); expiry is not."""
+    from datetime import timedelta
+
+    from flask_jwt_extended import create_access_token, decode_token
+
+    resident = api.register()
+    with app.app_context():
+        claims = decode_token(resident.access_token)
+        token = create_access_token(identity=claims["sub"], expires_delta=timedelta(seconds=3), additional_claims={
+            key: claims[key] for key in ("role", "hid", "aid", "sid")})
+        expires = decode_token(token)["exp"]
+    assert api.http.get(ME, headers=bearer(token)).status_code == 200
+    assert api.http.get(ME, headers=bearer(token)).status_code == 200  # the kept claims answer
+    time.sleep(max(0.0, expires - time.time() + 0.2))
+    assert_problem(api.http.get(ME, headers=bearer(token)), 401, "token_expired")
+
+
+def test_a_token_verified_by_one_app_is_not_taken_by_an_app_with_another_secret(app, api, postgres_database,
+                                                                                 redis_url):
+    resident = api.register()
+    assert api.http.get(ME, headers=resident.auth()).status_code == 200  # verified and kept by `app`
+    other = build_app(postgres_database, redis_url)
+    other.config["JWT_SECRET_KEY"] = "another-secret-for-another-deployment"
+    try:
+        assert_problem(other.test_client().get(ME, headers=resident.auth()), 401, "token_invalid")
+    finally:
+        with other.app_context():
+            db.engine.dispose()
+        app.extensions["celery"].set_current()
+        app.extensions["celery"].set_default()
 
 
 def test_login_is_rate_limited_per_client_address(app, api, postgres_database, redis_url):
