@@ -6,7 +6,8 @@
    six Asia/Shanghai days, a few drop-offs, a few implausible or overlapping trips) are
    COPYed into green_events, timed: that COPY is the baseline, same rows, same run.
 3. The worker code path, accounting.tasks.quantify_received, run in `--workers` fresh
-   processes (each what a Celery worker runs), timed. Target: >= 50% of the COPY rate.
+   processes (each what a Celery worker runs; 2 by default, as the Procfile's worker runs
+   CELERY_CONCURRENCY=2), timed. Target: >= 50% of the COPY rate.
    Each process's peak RSS (ru_maxrss) is printed with its RSS before quantifying and
    samples taken while it runs: batches stream, so it stays flat.
 4. Checks: nothing left `received`, counts by status and reason, grams, and that
@@ -326,9 +327,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--residents", type=int, default=20_000)
-    parser.add_argument("--workers", type=int, default=2,
-                        help="quantifier processes, each running quantify_received (2: the Procfile's worker "
-                             "runs CELERY_CONCURRENCY=2 by default)")
+    parser.add_argument("--workers", type=int, default=2, help="quantifier processes (as the Procfile's worker)")
     parser.add_argument("--keep", action="store_true", help="keep the database afterwards (for profiling)")
     parser.add_argument("--load-only", action="store_true", help="stop after the COPY, keeping the database")
     args = parser.parse_args()
