@@ -19,7 +19,7 @@ import time
 from flask import current_app
 from flask_jwt_extended import JWTManager
 
-KEPT_PER_APP = 20_000  # about 1 KB each; the oldest is dropped first
+KEPT_PER_APP = 10_000  # about 1 KB each (some 10 MB per process at most); the oldest goes first
 
 
 class VerifiedTokenJWTManager(JWTManager):
@@ -33,7 +33,10 @@ class VerifiedTokenJWTManager(JWTManager):
             return dict(claims)  # a copy: the request may not change what the next one sees
         claims = super()._decode_jwt_from_config(encoded_token, csrf_value, allow_expired)
         if len(kept) >= KEPT_PER_APP:
-            kept.pop(next(iter(kept), None), None)
+            try:
+                del kept[next(iter(kept))]
+            except (StopIteration, RuntimeError, KeyError):  # another thread changed it meanwhile
+                pass
         kept[encoded_token] = dict(claims)
         return claims
 
