@@ -169,6 +169,17 @@ def test_a_token_already_verified_is_still_refused_once_it_expires(app, api):
     assert_problem(api.http.get(ME, headers=bearer(token)), 401, "token_expired")
 
 
+def test_verified_tokens_kept_are_bounded_and_the_dropped_ones_are_verified_again(app, api, monkeypatch):
+    from config import verified_tokens
+
+    monkeypatch.setattr(verified_tokens, "KEPT_PER_APP", 2)
+    residents = [api.register() for _ in range(3)]
+    for resident in residents * 2:
+        assert api.http.get(ME, headers=resident.auth()).get_json()["user"]["id"] == resident.user_id
+        assert len(app.extensions["verified_tokens"]) <= 2
+    assert residents[-1].access_token in app.extensions["verified_tokens"]
+
+
 def test_a_token_verified_by_one_app_is_not_taken_by_an_app_with_another_secret(app, api, postgres_database,
                                                                                  redis_url):
     resident = api.register()
