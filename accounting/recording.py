@@ -96,6 +96,9 @@ def app_source_id() -> int:
     return _app_source_ids[key]
 
 
+_TRIP_INSERTS: dict[str, object] = {}
+
+
 def record_trip(account_id: int, report: dict, external_id: str, *, now: datetime) -> tuple[dict, bool]:
     """Record a trip the resident's own app measured; the same external_id again is the same event.
 
@@ -110,7 +113,12 @@ def record_trip(account_id: int, report: dict, external_id: str, *, now: datetim
         "status": "received", "received_at": now,
     }
     columns = (EVENT_TABLE.c.id, EVENT_TABLE.c.status, EVENT_TABLE.c.account_id)
-    inserted = db.session.execute(_insert_ignoring_duplicates().values(row).returning(*columns)).first()
+    # The row goes as parameters of one statement built per dialect: no new statement (and
+    # cache key) per trip.
+    dialect = db.session.get_bind().dialect.name
+    if dialect not in _TRIP_INSERTS:
+        _TRIP_INSERTS[dialect] = _insert_ignoring_duplicates().returning(*columns)
+    inserted = db.session.execute(_TRIP_INSERTS[dialect], row).first()
     created = inserted is not None
     if not created:  # a retry of a trip already recorded: answer with what was recorded
         inserted = db.session.execute(select(*columns).where(

@@ -27,10 +27,11 @@ def create(merchant_id: int, fields: dict, *, actor_id: int, publish: bool) -> C
 
 
 def campaign(campaign_id: int, *, lock: bool = False) -> Campaign:
-    query = select(Campaign).where(Campaign.id == campaign_id)
     if lock:  # refresh what the session may hold already: the row as it is once the lock is ours
-        query = query.with_for_update(of=Campaign).execution_options(populate_existing=True)
-    found = db.session.scalar(query)
+        found = db.session.scalar(select(Campaign).where(Campaign.id == campaign_id)
+                                  .with_for_update(of=Campaign).execution_options(populate_existing=True))
+    else:  # by primary key: the session's own copy, or one cached statement (a claim's first read)
+        found = db.session.get(Campaign, campaign_id)
     if found is None:
         raise NotFound("campaign_not_found")
     return found
