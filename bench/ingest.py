@@ -25,6 +25,7 @@ from urllib.parse import urlparse
 import psycopg
 
 import harness
+from clients import cpu_seconds
 
 DB_NAME = "bz_bench_ingest"
 MODES = ["bus", "metro", "bike", "ev"]
@@ -194,7 +195,9 @@ def main():
             post_batches(base, key, secret, batches[:4], args.clients)  # warm-up, not timed
             ingest_seconds = post_batches(base, key, secret, batches[4:], args.clients)
             tokens = register_trip_clients(base, args.trip_clients)
+            before = cpu_seconds(base, DB_NAME)
             latencies, trip_seconds = trip_latency(base, tokens, args.trip_requests)
+            after = cpu_seconds(base, DB_NAME)
             paced = trip_latency(base, tokens, 40, args.trip_pace, hours_ago=8) if args.trip_pace else None
         events = args.batches * 1000
         copy_seconds = copy_baseline(database_url, numbers, events)
@@ -208,6 +211,9 @@ def main():
     print(f"ratio   : {ingest_rate / copy_rate:.1%} of COPY (target >= 25%) "
           f"{'PASS' if ingest_rate >= 0.25 * copy_rate else 'FAIL'}")
     print(trip_line(f"{args.trip_clients} concurrent clients back to back (saturation)", latencies, trip_seconds))
+    each = {side: (after[side] - before[side]) * 1000 / len(latencies) for side in after}
+    print(f"          CPU per trip: gunicorn {each['gunicorn']:.2f} ms, PostgreSQL {each['postgres']:.2f} ms "
+          "(clients not counted)")
     if paced:
         print(trip_line(f"{args.trip_clients} concurrent clients, each posting every {args.trip_pace:g} s", *paced))
 
