@@ -126,11 +126,17 @@ def _why_not_taken(campaign_id: int, now: datetime) -> Conflict:
     return Conflict("over_limit", limit=offer.per_resident_limit)
 
 
+# A coupon locked for a change, refreshing what the session may hold already: the row as it is
+# once the lock is ours. Built once: a redemption only binds the id.
+LOCKED_COUPON = (select(Coupon).where(Coupon.id == bindparam("coupon_id", type_=COUPONS.c.id.type))
+                 .with_for_update(of=Coupon).execution_options(populate_existing=True))
+
+
 def coupon(coupon_id: int, *, lock: bool = False) -> Coupon:
-    query = select(Coupon).where(Coupon.id == coupon_id)
-    if lock:  # refresh what the session may hold already: the row as it is once the lock is ours
-        query = query.with_for_update(of=Coupon).execution_options(populate_existing=True)
-    found = db.session.scalar(query)
+    if lock:
+        found = db.session.scalar(LOCKED_COUPON, {"coupon_id": coupon_id})
+    else:  # by primary key: the session's own copy, or one cached statement
+        found = db.session.get(Coupon, coupon_id)
     if found is None:
         raise NotFound("coupon_not_found")
     return found

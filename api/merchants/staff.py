@@ -4,7 +4,7 @@ import secrets
 from flask import Response, current_app
 from flask.views import MethodView
 from flask_smorest import Blueprint
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from accounting import registry
 from accounting.errors import DomainError
@@ -146,17 +146,20 @@ class VerifyRedemption(MethodView):
         verdict = coupons.check(found, acting_merchant_id(), now=utcnow())
         if verdict.reason == "coupon_of_another_merchant":
             raise DomainError("coupon_of_another_merchant")
-        holder = db.session.scalar(select(User).join(Account, Account.holder_id == User.holder_id)
-                                   .where(Account.id == found.account_id))
+        holder = db.session.scalar(HOLDER_NAME, {"account_id": found.account_id})
         reason_text = title_and_detail(verdict.reason, _reason_params(found))[1] if verdict.reason else None
         return {"valid": verdict.valid, "reason": verdict.reason, "reason_text": reason_text, "coupon": found,
                 "holder": _masked_name(holder)}
 
 
-def _masked_name(user) -> str:
-    if user is None:
+# The name the cashier sees (masked) of a coupon's holder: built once, bound per scan.
+HOLDER_NAME = (select(User.display_name).join(Account, Account.holder_id == User.holder_id)
+               .where(Account.id == bindparam("account_id")))
+
+
+def _masked_name(name: str | None) -> str:
+    if name is None:
         return "—"
-    name = user.display_name
     return (name[0] + "*" * (len(name) - 1)) if len(name) > 1 else name
 
 
