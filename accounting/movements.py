@@ -79,7 +79,8 @@ def begin_movement(kind: str, idempotency: Idempotency, actor_id: int | None, me
                 claimed.execute(CLAIM_TO_HOLDER_SQL, claim | {"number": receiver_number, "sender": sender_id})
                 locked.execute(LOCK_TO_HOLDER_SQL, {"sender": sender_id, "number": receiver_number})
             else:
-                claimed.execute(CLAIM_SQL, tuple(claim.values()))
+                claimed.execute(CLAIM_SQL, (kind, idempotency.scope, idempotency.key, idempotency.request_hash,
+                                            actor_id, memo, created_at))
                 locked.execute(LOCK_SQL, (sorted({sender_id, receiver_id}),))
             _oldest(oldest, sender_id, amount)
         if receiver_number is not None:

@@ -4,6 +4,7 @@ how their figures are printed."""
 import http.client
 import multiprocessing
 import os
+import random
 import time
 from collections import Counter
 from urllib.parse import urlparse
@@ -30,6 +31,19 @@ def _client_process(target, work, barrier, results, index):
     started, cpu = time.time(), time.process_time()
     outcome = target(connection, work, started + work["seconds"])
     results.put((index, outcome, time.time() - started, time.process_time() - cpu))
+
+
+class Pacer:
+    """Turns every `pace` seconds from a random offset (a client's own rhythm), or none at all
+    (pace 0: back to back). wait() sleeps until the next turn."""
+
+    def __init__(self, pace: float):
+        self.pace, self.next_turn = pace, time.time() + random.uniform(0, pace)
+
+    def wait(self) -> None:
+        if self.pace:
+            time.sleep(max(0.0, self.next_turn - time.time()))
+            self.next_turn += self.pace
 
 
 def cpu_seconds(base: str, database: str) -> dict[str, float]:

@@ -11,21 +11,18 @@
 Run: .venv/bin/python bench/ingest.py [--batches 100] [--clients 4] [--trip-requests 150]
 """
 import argparse
-import http.client
 import json
 import multiprocessing
 import queue
-import random
 import threading
 import time
 import uuid
 from datetime import datetime, timedelta, timezone
-from urllib.parse import urlparse
 
 import psycopg
 
 import harness
-from clients import cpu_seconds
+from clients import Pacer, connection_to, cpu_seconds
 
 DB_NAME = "bz_bench_ingest"
 MODES = ["bus", "metro", "bike", "ev"]
@@ -75,10 +72,9 @@ def post_batches(base: str, key: str, secret: str, batches: list[bytes], clients
     for body in batches:
         work.put(body)
     failures = []
-    url = urlparse(base)
 
     def client():
-        connection = http.client.HTTPConnection(url.hostname, url.port, timeout=60)
+        connection = connection_to(base)
         while True:
             try:
                 body = work.get_nowait()
@@ -128,16 +124,14 @@ def copy_baseline(database_url: str, numbers: list[str], rows: int) -> float:
 
 def _trip_client(args):
     base, token, count, pace, hours_ago = args
-    url = urlparse(base)
-    connection = http.client.HTTPConnection(url.hostname, url.port, timeout=30)
+    connection = connection_to(base)
     headers = {"Content-Type": "application/json", "Authorization": f"Bearer {token}"}
     latencies = []
     begin = datetime.now(timezone.utc) - timedelta(hours=hours_ago)
-    next_post = time.time() + random.uniform(0, pace)
+    posts = Pacer(pace)
     for i in range(count + 5):
-        if pace and i >= 5:
-            time.sleep(max(0.0, next_post - time.time()))
-            next_post += pace
+        if i >= 5:  # the first few warm up back to back
+            posts.wait()
         started_at = begin + timedelta(seconds=30 * i)
         body = json.dumps({"mode": "bike", "started_at": started_at.isoformat(),
                            "ended_at": (started_at + timedelta(minutes=10)).isoformat(), "distance_m": 2500})
@@ -155,8 +149,7 @@ def _trip_client(args):
 
 def register_trip_clients(base: str, clients: int) -> list[str]:
     tokens = []
-    url = urlparse(base)
-    connection = http.client.HTTPConnection(url.hostname, url.port, timeout=30)
+    connection = connection_to(base)
     for i in range(clients):
         body = json.dumps({"phone": f"1391{i:07d}", "password": "bench-password", "display_name": f"bench {i}"})
         connection.request("POST", "/api/v1/auth/register", body=body, headers={"Content-Type": "application/json"})

@@ -2,14 +2,13 @@
 redeem) over HTTP, back to back or paced, and the coupons waiting for them."""
 import json
 import multiprocessing
-import random
 import time
 import uuid
 from collections import Counter
 
 import psycopg
 
-from clients import connection_to, cpu_line, describe, ms, run_clients
+from clients import Pacer, connection_to, cpu_line, describe, ms, run_clients
 
 
 def _token_client(args):
@@ -43,11 +42,9 @@ def _cashier(connection, work, deadline):
     back to back, or (`pace` > 0) one customer every `pace` seconds, starting at a random offset."""
     headers = {"Authorization": f"Bearer {work['cashier']}", "Content-Type": "application/json"}
     verify_s, redeem_s, round_s, failures = [], [], [], Counter()
-    pace, next_customer = work["pace"], time.time() + random.uniform(0, work["pace"])
+    customers = Pacer(work["pace"])
     for token in work["qr"]:
-        if pace:
-            time.sleep(max(0.0, next_customer - time.time()))
-            next_customer += pace
+        customers.wait()
         if time.time() >= deadline:
             break
         body = json.dumps({"token": token})
@@ -82,7 +79,7 @@ def run_till(base: str, database: str, work: list[tuple[str, list[str]]], second
     ran_out = sum(1 for r, _, _ in results if len(r[2]) + sum(r[3].values()) == r[4])
     elapsed = max(seconds for _, seconds, _ in results)
     return {"verify": verify, "redeem": redeem, "rounds": rounds, "failures": failures, "seconds": elapsed,
-            "rate": len(rounds) / elapsed, "ran_out": ran_out, "cpu": cpu, "pace": pace}
+            "rate": len(rounds) / elapsed, "ran_out": ran_out, "cpu": cpu}
 
 
 def till_queues(app, base: str, database_url: str, shops: list[int], per_shop: int, people, token_of_account,
