@@ -14,6 +14,7 @@ import sqlalchemy as sa
 
 from accounting.ledger import ensure_system_accounts, forget_cached_ids
 from accounting.methodologies import seed_default_methodologies
+from api.after_commit import forget_coalesced_windows
 from tests.support import RESIDENT_PASSWORD, ApiClient, SourceClient
 
 ADMIN_URL = os.environ.get("TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -120,6 +121,7 @@ def _clean_state(request):
         client = app.extensions.get("redis")
         if client is not None:
             client.flushdb()
+            forget_coalesced_windows(app)
 
 
 @pytest.fixture

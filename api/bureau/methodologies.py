@@ -31,7 +31,7 @@ class Methodologies(MethodView):
 
     @bureau_only
     @idempotent
-    @blp.arguments(MethodologyCreateSchema)
+    @blp.arguments(MethodologyCreateSchema())
     @blp.response(201, MethodologySchema)
     @blp.doc(security=SIGNED_IN)
     def post(self, args):
@@ -53,7 +53,7 @@ class OneMethodology(MethodView):
 class Versions(MethodView):
     @bureau_only
     @idempotent
-    @blp.arguments(VersionCreateSchema)
+    @blp.arguments(VersionCreateSchema())
     @blp.response(201, VersionSchema)
     @blp.doc(security=SIGNED_IN)
     def post(self, args, methodology_id):
@@ -73,7 +73,7 @@ def _transition(action):
     """A view for POST …/versions/{v}/{action}: file, approve, retire."""
 
     @bureau_only
-    @blp.arguments(ApprovalSchema, required=False)
+    @blp.arguments(ApprovalSchema(), required=False)
     @blp.response(200, VersionSchema)
     @blp.doc(security=SIGNED_IN)
     def post(self, args, methodology_id, number):

@@ -82,7 +82,7 @@ def _with_account(row):
 @blp.route("/bureau/events")
 class BureauEvents(MethodView):
     @bureau_only
-    @blp.arguments(BureauEventArgs, location="query")
+    @blp.arguments(BureauEventArgs(), location="query")
     @blp.response(200, BureauEventPageSchema)
     @blp.doc(security=SIGNED_IN)
     def get(self, args):
@@ -96,7 +96,7 @@ class BureauEvents(MethodView):
 @blp.route("/bureau/flags")
 class Flags(MethodView):
     @bureau_only
-    @blp.arguments(PageArgs, location="query")
+    @blp.arguments(PageArgs(), location="query")
     @blp.response(200, FlagPageSchema)
     @blp.doc(security=SIGNED_IN)
     def get(self, args):
@@ -110,7 +110,7 @@ class Flags(MethodView):
 @blp.route("/reports/summary")
 class Summary(MethodView):
     @bureau_only
-    @blp.arguments(SummaryArgs, location="query")
+    @blp.arguments(SummaryArgs(), location="query")
     @blp.response(200, SummarySchema)
     @blp.doc(security=SIGNED_IN)
     def get(self, args):

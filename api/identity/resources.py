@@ -21,7 +21,7 @@ def _login_limit() -> str:
 class Register(MethodView):
     decorators = [limiter.limit(_login_limit)]
 
-    @blp.arguments(RegisterSchema)
+    @blp.arguments(RegisterSchema())
     @blp.response(201, RegisteredSchema)
     @blp.alt_response(409, description="Phone already registered")
     def post(self, args):
@@ -34,7 +34,7 @@ class Register(MethodView):
 class Login(MethodView):
     decorators = [limiter.limit(_login_limit)]
 
-    @blp.arguments(LoginSchema)
+    @blp.arguments(LoginSchema())
     @blp.response(200, LoggedInSchema)
     @blp.alt_response(401, description="Wrong phone or password")
     def post(self, args):

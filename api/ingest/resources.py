@@ -54,7 +54,7 @@ def _validated(events: list) -> tuple[list[tuple[int, dict]], list[dict]]:
 @blp.route("/events")
 class IngestEvents(MethodView):
     @source_signed
-    @blp.arguments(IngestBatchSchema)
+    @blp.arguments(IngestBatchSchema())
     @blp.response(200, IngestResultSchema)
     @blp.doc(security=[{"sourceSignature": [], "sourceKey": [], "sourceTimestamp": []}])
     def post(self, batch):

@@ -26,7 +26,7 @@ resident_only = roles_required("resident")
 @blp.route("/campaigns")
 class Campaigns(MethodView):
     @roles_required("resident", "merchant_staff", "auditor", "admin")
-    @blp.arguments(CampaignListArgs, location="query")
+    @blp.arguments(CampaignListArgs(), location="query")
     @blp.response(200, CampaignPageSchema)
     @blp.doc(security=SIGNED_IN)
     def get(self, args):
@@ -71,7 +71,7 @@ def _own_coupon(coupon_id: int):
 @blp.route("/me/coupons")
 class MyCoupons(MethodView):
     @resident_only
-    @blp.arguments(PageArgs, location="query")
+    @blp.arguments(PageArgs(), location="query")
     @blp.response(200, CouponPageSchema)
     @blp.doc(security=SIGNED_IN)
     def get(self, args):

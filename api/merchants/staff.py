@@ -44,7 +44,7 @@ def merchant_view(found) -> dict:
 class Merchants(MethodView):
     @staff_only
     @idempotent
-    @blp.arguments(MerchantApplySchema)
+    @blp.arguments(MerchantApplySchema())
     @blp.response(201, MerchantSchema)
     @blp.doc(security=SIGNED_IN)
     def post(self, args):
@@ -72,7 +72,7 @@ class OneMerchant(MethodView):
 
 def _decision(action):
     @bureau_only
-    @blp.arguments(MerchantDecisionSchema, required=False)
+    @blp.arguments(MerchantDecisionSchema(), required=False)
     @blp.response(200, MerchantSchema)
     @blp.doc(security=SIGNED_IN)
     def post(self, args, merchant_id):
@@ -99,7 +99,7 @@ for _action in ("approve", "reject", "suspend"):
 class MerchantCampaigns(MethodView):
     @staff_only
     @idempotent
-    @blp.arguments(CampaignCreateSchema)
+    @blp.arguments(CampaignCreateSchema())
     @blp.response(201, CampaignSchema)
     @blp.doc(security=SIGNED_IN)
     def post(self, args, merchant_id):
@@ -137,7 +137,7 @@ def _scanned_coupon(token: str):
 @blp.route("/redemptions/verify")
 class VerifyRedemption(MethodView):
     @staff_only
-    @blp.arguments(TokenSchema)
+    @blp.arguments(TokenSchema())
     @blp.response(200, VerificationSchema)
     @blp.doc(security=SIGNED_IN)
     def post(self, args):
@@ -171,7 +171,7 @@ def _reason_params(found) -> dict:
 @blp.route("/redemptions")
 class Redemptions(MethodView):
     @staff_only
-    @blp.arguments(TokenSchema)
+    @blp.arguments(TokenSchema())
     @blp.response(200, CouponSchema)
     @blp.doc(security=SIGNED_IN)
     def post(self, args):
@@ -187,7 +187,7 @@ class Redemptions(MethodView):
 class MerchantRetirements(MethodView):
     @staff_only
     @idempotent
-    @blp.arguments(RetireSchema)
+    @blp.arguments(RetireSchema())
     @blp.response(201, RetirementSchema)
     @blp.doc(security=SIGNED_IN)
     def post(self, args, merchant_id):
@@ -204,7 +204,7 @@ class MerchantRetirements(MethodView):
 @blp.route("/merchants/<int:merchant_id>/statement.csv")
 class Statement(MethodView):
     @roles_required("merchant_staff", "auditor", "admin")
-    @blp.arguments(StatementArgs, location="query")
+    @blp.arguments(StatementArgs(), location="query")
     @blp.response(200, content_type="text/csv")
     @blp.doc(security=SIGNED_IN)
     def get(self, args, merchant_id):

@@ -41,7 +41,7 @@ def _page(items, limit, key):
 @blp.route("/issuance/batches")
 class Batches(MethodView):
     @bureau_only
-    @blp.arguments(BatchListArgs, location="query")
+    @blp.arguments(BatchListArgs(), location="query")
     @blp.response(200, BatchPageSchema)
     @blp.doc(security=SIGNED_IN)
     def get(self, args):
@@ -58,7 +58,7 @@ class Batches(MethodView):
 
     @bureau_only
     @idempotent
-    @blp.arguments(ProposeSchema)
+    @blp.arguments(ProposeSchema())
     @blp.response(201, BatchPageSchema)
     @blp.doc(security=SIGNED_IN)
     def post(self, args):
@@ -94,7 +94,7 @@ class OneBatch(MethodView):
 
 def _decide(decision):
     @bureau_only
-    @blp.arguments(DecisionSchema, required=False)
+    @blp.arguments(DecisionSchema(), required=False)
     @blp.response(200, BatchSchema)
     @blp.doc(security=SIGNED_IN)
     def post(self, args, batch_id):
@@ -140,7 +140,7 @@ class Verify(MethodView):
 @blp.route("/audit-log")
 class AuditLog(MethodView):
     @bureau_only
-    @blp.arguments(PageArgs, location="query")
+    @blp.arguments(PageArgs(), location="query")
     @blp.response(200, AuditPageSchema)
     @blp.doc(security=SIGNED_IN)
     def get(self, args):
@@ -154,7 +154,7 @@ class AuditLog(MethodView):
 
 def _account_action(action):
     @bureau_only
-    @blp.arguments(ReasonSchema)
+    @blp.arguments(ReasonSchema())
     @blp.response(200, AccountStateSchema)
     @blp.doc(security=SIGNED_IN)
     def post(self, args, number):
@@ -176,7 +176,7 @@ for _action in ("freeze", "unfreeze"):
 class Revocations(MethodView):
     @bureau_only
     @idempotent
-    @blp.arguments(RevokeSchema)
+    @blp.arguments(RevokeSchema())
     @blp.response(201, RevocationSchema)
     @blp.doc(security=SIGNED_IN)
     def post(self, args):

@@ -31,7 +31,7 @@ def retirement_view(retirement) -> dict:
 class Transfers(MethodView):
     @holders_only
     @idempotent
-    @blp.arguments(TransferSchema)
+    @blp.arguments(TransferSchema())
     @blp.response(201, MovementSchema)
     @blp.doc(security=SIGNED_IN)
     def post(self, args):
@@ -46,7 +46,7 @@ class Transfers(MethodView):
 class Retirements(MethodView):
     @holders_only
     @idempotent
-    @blp.arguments(RetireSchema)
+    @blp.arguments(RetireSchema())
     @blp.response(201, RetirementSchema)
     @blp.doc(security=SIGNED_IN)
     def post(self, args):
@@ -79,7 +79,7 @@ class RetirementCertificate(MethodView):
 @blp.route("/me/ledger")
 class MyLedger(MethodView):
     @holders_only
-    @blp.arguments(PageArgs, location="query")
+    @blp.arguments(PageArgs(), location="query")
     @blp.response(200, LedgerPageSchema)
     @blp.doc(security=SIGNED_IN)
     def get(self, args):

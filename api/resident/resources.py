@@ -42,7 +42,7 @@ class Me(MethodView):
 class Trips(MethodView):
     @resident_only
     @idempotent
-    @blp.arguments(TripSchema)
+    @blp.arguments(TripSchema())
     @blp.response(202, AcceptedEventSchema)
     @blp.doc(security=SIGNED_IN)
     def post(self, trip):
@@ -58,7 +58,7 @@ class Trips(MethodView):
 @blp.route("/me/events")
 class Events(MethodView):
     @resident_only
-    @blp.arguments(EventListArgs, location="query")
+    @blp.arguments(EventListArgs(), location="query")
     @blp.response(200, EventPageSchema)
     @blp.doc(security=SIGNED_IN)
     def get(self, args):
