@@ -46,6 +46,18 @@ TAKE_STOCK = (
     .returning(CAMPAIGNS.c.id))
 COUPON_COLUMNS = [c for c in COUPONS.columns if c.key != "id"]
 INSERT_COUPON = insert(COUPONS).returning(COUPONS.c.id)
+# On PostgreSQL the coupon is made by the same statement that takes the stock, from the row its
+# UPDATE returns (none, no coupon): a round trip less per claim, and a hot campaign's row is
+# locked for one round trip less before the commit. SQLite has no UPDATE in a WITH: it runs
+# TAKE_STOCK, then INSERT_COUPON. (The coupon's values are bound as new_*: an UPDATE would take a
+# parameter named like one of its table's columns, e.g. `status`, as a value to SET.)
+_TAKEN = TAKE_STOCK.cte("taken")
+TAKE_STOCK_AND_MAKE_COUPON = (
+    insert(COUPONS)
+    .from_select([c.key for c in COUPON_COLUMNS],
+                 select(_TAKEN.c.id, *(bindparam(f"new_{c.key}", type_=c.type) for c in COUPON_COLUMNS[1:])))
+    .add_cte(_TAKEN)
+    .returning(COUPONS.c.id))
 
 
 def shown_time(moment: datetime) -> str:
@@ -99,21 +111,32 @@ def claim(campaign_id: int, account_id: int, idempotency: Idempotency, *, now: d
         if replay is None:
             raise DomainError("idempotency_key_reused")
         return replay
-    # The resident's account is locked now (by the movement), so their own concurrent claims
-    # queue here and TAKE_STOCK's count sees every coupon they already hold.
-    values = {"campaign_id": campaign_id, "account_id": account_id, "now": now}
-    if db.session.execute(TAKE_STOCK, values).first() is None:
-        raise _why_not_taken(campaign_id, now)
     coupon = Coupon(campaign_id=offer.id, account_id=account_id, code=secrets.token_urlsafe(12), status="claimed",
                     price_g=offer.price_g, claimed_at=now, expires_at=offer.valid_until,
                     claim_transaction_id=movement.transaction_id, redeemed_at=None, redeemed_by=None,
                     redeem_transaction_id=None, expired_at=None, release_transaction_id=None)
-    # One Core INSERT, then the object joins the session as the row it is (no unit-of-work flush).
-    coupon.id = db.session.execute(INSERT_COUPON, {c.key: getattr(coupon, c.key) for c in COUPON_COLUMNS}).scalar_one()
+    # The resident's account is locked now (by the movement), so their own concurrent claims
+    # queue here and TAKE_STOCK's count sees every coupon they already hold.
+    coupon.id = _take_stock_and_make(coupon, now)
+    if coupon.id is None:
+        raise _why_not_taken(campaign_id, now)
+    # The row is written by Core; the object joins the session as that row (no unit-of-work flush).
     make_transient_to_detached(coupon)
     db.session.add(coupon)
     set_committed_value(coupon, "campaign", offer)  # what the answer shows, without loading it again
     return coupon
+
+
+def _take_stock_and_make(coupon: Coupon, now: datetime) -> int | None:
+    """The new coupon's id, or None when TAKE_STOCK refused (and nothing was written)."""
+    row = {c.key: getattr(coupon, c.key) for c in COUPON_COLUMNS}
+    taking = {"campaign_id": coupon.campaign_id, "account_id": coupon.account_id, "now": now}
+    if db.session.get_bind().dialect.name == "postgresql":
+        return db.session.execute(TAKE_STOCK_AND_MAKE_COUPON,
+                                  taking | {f"new_{key}": value for key, value in row.items()}).scalar()
+    if db.session.execute(TAKE_STOCK, taking).first() is None:
+        return None
+    return db.session.execute(INSERT_COUPON, row).scalar_one()
 
 
 def _why_not_taken(campaign_id: int, now: datetime) -> Conflict:
