@@ -126,7 +126,7 @@ def _trip_client(args):
     base, token, count, pace, hours_ago = args
     connection = connection_to(base)
     headers = {"Content-Type": "application/json", "Authorization": f"Bearer {token}"}
-    latencies = []
+    latencies, cpu = [], 0.0
     begin = datetime.now(timezone.utc) - timedelta(hours=hours_ago)
     posts = Pacer(pace)
     for i in range(count + 5):
@@ -135,7 +135,7 @@ def _trip_client(args):
         started_at = begin + timedelta(seconds=30 * i)
         body = json.dumps({"mode": "bike", "started_at": started_at.isoformat(),
                            "ended_at": (started_at + timedelta(minutes=10)).isoformat(), "distance_m": 2500})
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         connection.request("POST", "/api/v1/me/trips", body=body, headers=headers)
         response = connection.getresponse()
         response.read()
@@ -144,7 +144,8 @@ def _trip_client(args):
             raise RuntimeError(f"trip answered {response.status}")
         if i >= 5:  # the first few warm the connection and the worker
             latencies.append(elapsed)
-    return latencies
+            cpu += time.process_time() - c0
+    return latencies, cpu
 
 
 def register_trip_clients(base: str, clients: int) -> list[str]:
@@ -159,13 +160,14 @@ def register_trip_clients(base: str, clients: int) -> list[str]:
 
 
 def trip_latency(base: str, tokens: list[str], per_client: int, pace: float = 0.0, hours_ago: int = 3):
-    """Each token's client posts `per_client` timed trips (after 5 untimed), back to back or paced."""
+    """Each token's client posts `per_client` timed trips (after 5 untimed), back to back or paced.
+    Returns the sorted latencies, the seconds the run took and the clients' CPU seconds in it."""
     started = time.perf_counter()
     with multiprocessing.Pool(len(tokens)) as pool:
         results = pool.map(_trip_client, [(base, token, per_client, pace, hours_ago) for token in tokens])
     elapsed = time.perf_counter() - started
-    latencies = sorted(latency for result in results for latency in result)
-    return latencies, elapsed
+    latencies = sorted(latency for result, _ in results for latency in result)
+    return latencies, elapsed, sum(cpu for _, cpu in results)
 
 
 def main():
@@ -189,7 +191,7 @@ def main():
             ingest_seconds = post_batches(base, key, secret, batches[4:], args.clients)
             tokens = register_trip_clients(base, args.trip_clients)
             before = cpu_seconds(base, DB_NAME)
-            latencies, trip_seconds = trip_latency(base, tokens, args.trip_requests)
+            latencies, trip_seconds, client_cpu = trip_latency(base, tokens, args.trip_requests)
             after = cpu_seconds(base, DB_NAME)
             paced = trip_latency(base, tokens, 40, args.trip_pace, hours_ago=8) if args.trip_pace else None
         events = args.batches * 1000
@@ -205,10 +207,10 @@ def main():
           f"{'PASS' if ingest_rate >= 0.25 * copy_rate else 'FAIL'}")
     print(trip_line(f"{args.trip_clients} concurrent clients back to back (saturation)", latencies, trip_seconds))
     each = {side: (after[side] - before[side]) * 1000 / len(latencies) for side in after}
-    print(f"          CPU per trip: gunicorn {each['gunicorn']:.2f} ms, PostgreSQL {each['postgres']:.2f} ms "
-          "(clients not counted)")
+    print(f"          CPU per trip: gunicorn {each['gunicorn']:.2f} ms, PostgreSQL {each['postgres']:.2f} ms, "
+          f"clients {client_cpu * 1000 / len(latencies):.2f} ms (all on the same 2 CPUs)")
     if paced:
-        print(trip_line(f"{args.trip_clients} concurrent clients, each posting every {args.trip_pace:g} s", *paced))
+        print(trip_line(f"{args.trip_clients} concurrent clients, each posting every {args.trip_pace:g} s", *paced[:2]))
 
 
 def trip_line(label: str, latencies: list[float], seconds: float) -> str:
