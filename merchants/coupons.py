@@ -55,7 +55,8 @@ _TAKEN = TAKE_STOCK.cte("taken")
 TAKE_STOCK_AND_MAKE_COUPON = (
     insert(COUPONS)
     .from_select([c.key for c in COUPON_COLUMNS],
-                 select(_TAKEN.c.id, *(bindparam(f"new_{c.key}", type_=c.type) for c in COUPON_COLUMNS[1:])))
+                 select(*(_TAKEN.c.id if c.key == "campaign_id" else bindparam(f"new_{c.key}", type_=c.type)
+                          for c in COUPON_COLUMNS)))
     .add_cte(_TAKEN)
     .returning(COUPONS.c.id))
 
@@ -133,7 +134,8 @@ def _take_stock_and_make(coupon: Coupon, now: datetime) -> int | None:
     taking = {"campaign_id": coupon.campaign_id, "account_id": coupon.account_id, "now": now}
     if db.session.get_bind().dialect.name == "postgresql":
         return db.session.execute(TAKE_STOCK_AND_MAKE_COUPON,
-                                  taking | {f"new_{key}": value for key, value in row.items()}).scalar()
+                                  taking | {f"new_{key}": value for key, value in row.items()
+                                            if key != "campaign_id"}).scalar()
     if db.session.execute(TAKE_STOCK, taking).first() is None:
         return None
     return db.session.execute(INSERT_COUPON, row).scalar_one()
