@@ -193,7 +193,7 @@ def main():
             before = cpu_seconds(base, DB_NAME)
             latencies, trip_seconds, client_cpu = trip_latency(base, tokens, args.trip_requests)
             after = cpu_seconds(base, DB_NAME)
-            paced = trip_latency(base, tokens, 40, args.trip_pace, hours_ago=8) if args.trip_pace else None
+            paced = trip_latency(base, tokens, 40, args.trip_pace, hours_ago=8)[:2] if args.trip_pace else None
         events = args.batches * 1000
         copy_seconds = copy_baseline(database_url, numbers, events)
     finally:
@@ -210,7 +210,7 @@ def main():
     print(f"          CPU per trip: gunicorn {each['gunicorn']:.2f} ms, PostgreSQL {each['postgres']:.2f} ms, "
           f"clients {client_cpu * 1000 / len(latencies):.2f} ms (all on the same 2 CPUs)")
     if paced:
-        print(trip_line(f"{args.trip_clients} concurrent clients, each posting every {args.trip_pace:g} s", *paced[:2]))
+        print(trip_line(f"{args.trip_clients} concurrent clients, each posting every {args.trip_pace:g} s", *paced))
 
 
 def trip_line(label: str, latencies: list[float], seconds: float) -> str:

@@ -118,9 +118,10 @@ def claim(campaign_id: int, account_id: int, idempotency: Idempotency, *, now: d
                     redeem_transaction_id=None, expired_at=None, release_transaction_id=None)
     # The resident's account is locked now (by the movement), so their own concurrent claims
     # queue here and TAKE_STOCK's count sees every coupon they already hold.
-    coupon.id = _take_stock_and_make(coupon, now)
-    if coupon.id is None:
+    coupon_id = _take_stock_and_make(coupon, now)
+    if coupon_id is None:
         raise _why_not_taken(campaign_id, now)
+    coupon.id = coupon_id
     # The row is written by Core; the object joins the session as that row (no unit-of-work flush).
     make_transient_to_detached(coupon)
     db.session.add(coupon)
