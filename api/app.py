@@ -49,25 +49,28 @@ def create_app(environ: dict | None = None, **overrides) -> Flask:
 
 
 def _register_models() -> None:
-    import accounting.models  # noqa: F401  (tables on the shared metadata)
-    import merchants.models  # noqa: F401
+    import accounting.issuance.models  # noqa: F401  (tables on the shared metadata)
+    import accounting.ledger.models  # noqa: F401
+    import accounting.quantification.models  # noqa: F401
+    import accounting.record.models  # noqa: F401
     import api.idempotency  # noqa: F401
     import api.identity.models  # noqa: F401
     import api.identity.tokens  # noqa: F401  (JWT callbacks)
+    import merchants.models  # noqa: F401
 
 
 def _register_blueprints(app: Flask, api: ProblemApi) -> None:
     from api import docs_assets, health, scanner
-    from api.console.blueprint import init_console
-    from api.events_schemas import IngestEventSchema
     from api.bureau.methodologies import blp as methodologies_blp
     from api.bureau.quantification import blp as bureau_blp
+    from api.console.blueprint import init_console
+    from api.events_schemas import IngestEventSchema
     from api.identity.resources import blp as auth_blp
+    from api.ingest.resources import blp as ingest_blp
     from api.merchants.residents import blp as coupons_blp
     from api.merchants.staff import blp as merchants_blp
     from api.registry.bureau import blp as registry_blp
     from api.registry.holders import blp as holders_blp
-    from api.ingest.resources import blp as ingest_blp
     from api.resident.resources import blp as resident_blp
 
     for blueprint in (auth_blp, resident_blp, ingest_blp, methodologies_blp, bureau_blp, registry_blp,
@@ -105,7 +108,13 @@ def _commit_once_per_request(app: Flask) -> None:
 
 def _register_cli(app: Flask) -> None:
     from api.cli import (
-        demo_cli, issuance_cli, methodologies_cli, quantify_cli, registry_cli, sources_cli, users_cli,
+        demo_cli,
+        issuance_cli,
+        methodologies_cli,
+        quantify_cli,
+        registry_cli,
+        sources_cli,
+        users_cli,
     )
 
     for group in (users_cli, sources_cli, methodologies_cli, quantify_cli, issuance_cli, registry_cli, demo_cli):

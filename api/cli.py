@@ -5,13 +5,14 @@ import click
 from flask import current_app
 from flask.cli import AppGroup
 
-from accounting import sources as source_service
 from accounting.errors import DomainError
-from accounting.methodologies import seed_default_methodologies
-from accounting.models.sources import SOURCE_KINDS
-from accounting.registry_tasks import run_issuance_day, seal_audit_log
-from accounting.tasks import quantify_received
-from accounting.verification import verify_registry
+from accounting.issuance.tasks import run_issuance_day
+from accounting.ledger.tasks import seal_audit_log
+from accounting.ledger.verify import verify_registry
+from accounting.quantification.methodologies import seed_default_methodologies
+from accounting.quantification.tasks import quantify_received
+from accounting.record import sources as source_service
+from accounting.record.models import SOURCE_KINDS
 from api.demo import seed_demo
 from api.identity.models import ROLES, mask_phone
 from api.identity.operations import create_staff_user

@@ -6,11 +6,13 @@ from datetime import timedelta
 from flask import current_app
 from sqlalchemy import select
 
-from accounting import sources as source_service
-from accounting.quantification import SHANGHAI
-from accounting.recording import ingest_events
-from accounting.registry_tasks import run_issuance_day, seal_audit_log
-from accounting.tasks import quantify_received
+from accounting.business_day import SHANGHAI
+from accounting.issuance.tasks import run_issuance_day
+from accounting.ledger.tasks import seal_audit_log
+from accounting.quantification.methodologies import claim_windows
+from accounting.quantification.tasks import quantify_received
+from accounting.record import sources as source_service
+from accounting.record.recording import ingest_events
 from api.identity.models import User
 from api.identity.operations import create_staff_user, register_resident
 from config.db_types import utcnow
@@ -42,7 +44,8 @@ def seed_demo() -> str | None:
         for code in filed:
             source_service.authorize_source(account.id, code)
         for source in filed.values():
-            ingest_events(source, list(enumerate(_demo_events(source, account.number, rng, now))), now=now)
+            ingest_events(source, list(enumerate(_demo_events(source, account.number, rng, now))), now=now,
+                          window_of=claim_windows(now))
     _demo_merchant(auditor.id, now)
     db.session.commit()
     quantified = quantify_received()  # in-process, as the worker and the daily beat would

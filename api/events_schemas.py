@@ -1,9 +1,9 @@
 """Green-action reports as the app and the data sources send them, and as residents see them."""
 import marshmallow as ma
 
-from accounting.account_numbers import is_valid_account_number
-from accounting.event_rules import MAX_DISTANCE_M, MAX_STEPS, MAX_WEIGHT_G, RECYCLING_CATEGORIES, TRIP_MODES
-from accounting.models.events import EVENT_STATUSES
+from accounting.ledger.account_numbers import is_valid_account_number
+from accounting.record.models import EVENT_STATUSES
+from accounting.record.rules import MAX_DISTANCE_M, MAX_STEPS, MAX_WEIGHT_G, RECYCLING_CATEGORIES, TRIP_MODES
 from api.messages import field_message
 from api.pagination import PageArgs
 from api.schemas_common import LocalDateTime, TrimmedString

@@ -4,7 +4,6 @@ The record is written in the same transaction as the effect it remembers, so eit
 land or neither does; two concurrent requests with one key meet at the primary key and
 the loser replays the winner's answer.
 """
-import hashlib
 from functools import wraps
 
 from flask import Response, request
@@ -14,6 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, mapped_column
 
 from accounting.errors import DomainError
+from accounting.ledger.idempotency import request_hash
 from config.db_types import UTCDateTime, utcnow
 from config.extensions import db
 
@@ -30,12 +30,6 @@ class IdempotencyRecord(db.Model):
     content_type: Mapped[str] = mapped_column(String(100))
     body: Mapped[bytes] = mapped_column(LargeBinary)
     created_at = mapped_column(UTCDateTime, nullable=False, default=utcnow, index=True)
-
-
-def _request_hash() -> str:
-    digest = hashlib.sha256(request.method.encode() + b" " + request.path.encode() + b"\n")
-    digest.update(request.get_data(cache=True))
-    return digest.hexdigest()
 
 
 def _replay(record: IdempotencyRecord, request_hash: str) -> Response:
@@ -56,15 +50,16 @@ def idempotent(view):
             return view(*args, **kwargs)
         if len(key) > MAX_KEY_LENGTH:
             raise DomainError("validation_failed", errors={"Idempotency-Key": ["Longer than 128 characters."]})
-        scope, request_hash = f"user:{get_jwt()['sub']}", _request_hash()
+        scope = f"user:{get_jwt()['sub']}"
+        this_request = request_hash(request.method, request.path, request.get_data(cache=True))
         existing = db.session.get(IdempotencyRecord, (scope, key))
         if existing is not None:
-            return _replay(existing, request_hash)
+            return _replay(existing, this_request)
         response = view(*args, **kwargs)
         if response.status_code >= 400:
             return response  # refusals are not remembered: the client may correct and retry
         record = IdempotencyRecord(
-            scope=scope, key=key, request_hash=request_hash, status_code=response.status_code,
+            scope=scope, key=key, request_hash=this_request, status_code=response.status_code,
             content_type=response.content_type, body=response.get_data(),
         )
         try:
@@ -72,7 +67,7 @@ def idempotent(view):
                 db.session.add(record)
         except IntegrityError:
             db.session.rollback()  # a concurrent request with this key won; drop our effects
-            return _replay(db.session.get(IdempotencyRecord, (scope, key)), request_hash)
+            return _replay(db.session.get(IdempotencyRecord, (scope, key)), this_request)
         return response
 
     return wrapper

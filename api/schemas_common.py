@@ -1,6 +1,5 @@
 """Field types shared by several audiences' schemas."""
 import re
-import unicodedata
 from zoneinfo import ZoneInfo
 
 import marshmallow as ma

@@ -26,9 +26,8 @@ from datetime import datetime, timedelta, timezone
 from datetime import time as clock
 from zoneinfo import ZoneInfo
 
-import psycopg
-
 import harness  # noqa: I001  (puts the project root first on sys.path: `accounting` is the package)
+import psycopg
 
 DB_NAME = "bz_bench_accounting"
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -58,9 +57,9 @@ def prepare(database_url: str, residents: int, chunk: int = 5000) -> tuple[list[
     (the one-by-one path takes ~4 ms a resident): a resident holder in 滨城区, its holder
     account with a fresh Luhn-checked number and a zero balance, and both grants.
     """
-    from accounting.account_numbers import new_account_number
-    from accounting.accounts import open_resident_account
-    from accounting.sources import authorize_source, file_source
+    from accounting.ledger.account_numbers import new_account_number
+    from accounting.ledger.accounts import open_resident_account
+    from accounting.record.sources import authorize_source, file_source
     from api import create_app
     from config.extensions import db
 
@@ -207,7 +206,7 @@ def quantifier(database_url: str, ready, go, results) -> None:
     """One worker process: the app, then accounting.tasks.quantify_received exactly as Celery calls it."""
     from sqlalchemy import text
 
-    from accounting.tasks import quantify_received
+    from accounting.quantification.tasks import quantify_received
     from api import create_app
     from config.extensions import db
 
@@ -385,9 +384,9 @@ def main():
               f"while quantifying min {mib(min(samples))} / max {mib(max(samples))} over {len(r['samples'])} "
               f"samples; peak RSS {mib(r['peak_kib'])} (+{mib(r['peak_kib'] - r['before_peak_kib'])})")
     print(f"memory  : peak RSS of any quantifier process (RUSAGE_CHILDREN) {mib(children_peak)}")
-    print(f"statuses: " + ", ".join(f"{status} {count:,}" for status, count in statuses.items())
+    print("statuses: " + ", ".join(f"{status} {count:,}" for status, count in statuses.items())
           + f"; left received: {left:,} {'PASS' if left == 0 and quantified == args.events else 'FAIL'}")
-    print(f"rejected: " + ", ".join(f"{reason} {count:,}" for reason, count in result["reasons"]))
+    print("rejected: " + ", ".join(f"{reason} {count:,}" for reason, count in result["reasons"]))
     print(f"grams   : reduction_g {result['reduction_g']:,} g credited, capped_g {result['capped_g']:,} g above caps; "
           f"review flags: " + (", ".join(f"{code} {count:,}" for code, count in result["flags"]) or "none"))
     print(f"tallies : {tally['days']:,} (account, day)s, {tally['capped_days']:,} capped; mismatches: "

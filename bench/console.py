@@ -25,9 +25,8 @@ import uuid
 from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
-import psycopg
-
 import harness  # noqa: I001  (puts the project root first on sys.path)
+import psycopg
 
 DB_NAME = "bz_bench_console"
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -49,8 +48,8 @@ ISSUED_DAYS = range(2, 12)  # days ago issued; yesterday is proposed and waits; 
 
 def prepare_accounts(app, database_url: str, count: int, chunk: int = 5000) -> list[tuple[int, str]]:
     """`count` resident accounts spread over the districts; returns [(id, number)] in id order."""
-    from accounting.account_numbers import new_account_number
-    from accounting.accounts import open_resident_account
+    from accounting.ledger.account_numbers import new_account_number
+    from accounting.ledger.accounts import open_resident_account
     from config.extensions import db
 
     with app.app_context():
@@ -146,15 +145,20 @@ def copy_events(database_url: str, rows: list[tuple]) -> float:
 # --- 3. the registry, by its own code paths -----------------------------------------------------
 
 def build_registry(app, accounts, today, transfers: int, retirements: int, seed=7) -> dict:
-    from accounting import registry
+    from sqlalchemy import func, select
+
     from accounting.errors import DomainError
-    from accounting.ledger import Idempotency
-    from accounting.models import Account, IssuanceBatch
-    from accounting.registry_tasks import run_issuance_day, seal_audit_log
+    from accounting.issuance import revocations
+    from accounting.issuance.models import IssuanceBatch
+    from accounting.issuance.tasks import run_issuance_day
+    from accounting.ledger import retirements
+    from accounting.ledger.idempotency import Idempotency
+    from accounting.ledger.models import Account
+    from accounting.ledger.tasks import seal_audit_log
+    from accounting.ledger.transfers import transfer
     from api.identity.operations import create_staff_user
     from config.extensions import db
     from merchants import applications
-    from sqlalchemy import func, select
 
     rng = random.Random(seed)
     figures = {}
@@ -181,11 +185,11 @@ def build_registry(app, accounts, today, transfers: int, retirements: int, seed=
             try:
                 if n < transfers:
                     receiver = numbers[rng.choice(holders)]
-                    registry.transfer(sender, receiver, rng.randint(1, 150), Idempotency("bench", key, key),
+                    transfer(sender, receiver, rng.randint(1, 150), Idempotency("bench", key, key),
                                       actor_id=None, memo="bench gift")
                     done["transfer"] += 1
                 else:
-                    registry.retire(sender, rng.randint(1, 150), "滨州市第一中学", "校运会碳中和",
+                    retirements.retire(sender, rng.randint(1, 150), "滨州市第一中学", "校运会碳中和",
                                     Idempotency("bench", key, key), actor_id=None)
                     done["retire"] += 1
                 db.session.commit()
@@ -193,7 +197,7 @@ def build_registry(app, accounts, today, transfers: int, retirements: int, seed=
                 db.session.rollback()
         batch = db.session.scalar(select(IssuanceBatch).where(IssuanceBatch.status == "issued")
                                   .order_by(IssuanceBatch.id).limit(1))
-        registry.revoke_range(batch.serial_prefix, 1, 500, "bench: fraud confirmed",
+        revocations.revoke_range(batch.serial_prefix, 1, 500, "bench: fraud confirmed",
                               Idempotency(f"user:{clerk.id}", "bench-revoke", "r"), actor_id=clerk.id)
         db.session.commit()
         figures["moves_s"] = time.perf_counter() - started
@@ -292,7 +296,7 @@ def main():
     parser.add_argument("--keep", action="store_true", help="keep the database for inspection")
     args = parser.parse_args()
 
-    from accounting.sources import file_source
+    from accounting.record.sources import file_source
     from api import create_app
     from config.extensions import db
 

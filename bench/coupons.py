@@ -41,9 +41,8 @@ from collections import Counter
 from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
-import psycopg
-
 import harness  # noqa: I001  (puts the project root first on sys.path)
+import psycopg
 from clients import cpu_line, describe, ms, run_clients
 from till import run_till, till_line, till_queues
 
@@ -58,7 +57,7 @@ TRIPS_PER_RESIDENT, GRAMS_PER_TRIP = 3, 1000
 
 def prepare_residents(database_url: str, count: int, chunk: int = 5000) -> list[tuple[int, int, int]]:
     """`count` resident holders with accounts and users, written set-based; [(user, holder, account)]."""
-    from accounting.account_numbers import new_account_number
+    from accounting.ledger.account_numbers import new_account_number
 
     rows, numbers = [], set()
     with psycopg.connect(database_url) as connection:
@@ -91,7 +90,7 @@ def prepare_residents(database_url: str, count: int, chunk: int = 5000) -> list[
 
 def issue_credits(app, database_url: str, account_ids: list[int]) -> tuple[float, int]:
     """Three quantified 1,000 g trips per account yesterday, then the real issuance run; (seconds, grams)."""
-    from accounting.registry_tasks import run_issuance_day
+    from accounting.issuance.tasks import run_issuance_day
 
     day = datetime.now(SHANGHAI).date() - timedelta(days=1)
     start = datetime.combine(day, datetime.min.time(), SHANGHAI).astimezone(timezone.utc)
@@ -134,7 +133,8 @@ def prepare_shops(app, merchants: int, campaigns: int, residents: int, price_g: 
     """Approved merchants with a cashier each, one hot campaign and `campaigns` spread ones."""
     from api.identity.operations import create_staff_user
     from config.extensions import db
-    from merchants import applications, campaigns as campaign_service
+    from merchants import applications
+    from merchants import campaigns as campaign_service
 
     now = datetime.now(timezone.utc)
     window = {"valid_from": now - timedelta(hours=1), "valid_until": now + timedelta(days=30)}
@@ -259,8 +259,8 @@ def pgbench(database_url: str, rows: int, clients: int, seconds: int) -> float:
 # --- 6. the registry afterwards --------------------------------------------------------------
 
 def verify(app) -> list[dict]:
-    from accounting.registry_tasks import seal_audit_log
-    from accounting.verification import verify_registry
+    from accounting.ledger.tasks import seal_audit_log
+    from accounting.ledger.verify import verify_registry
     from config.extensions import db
 
     with app.app_context():

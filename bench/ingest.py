@@ -19,9 +19,8 @@ import time
 import uuid
 from datetime import datetime, timedelta, timezone
 
-import psycopg
-
 import harness
+import psycopg
 from clients import Pacer, connection_to, cpu_seconds
 
 DB_NAME = "bz_bench_ingest"
@@ -32,8 +31,8 @@ COLUMNS = ("source_id", "external_id", "account_id", "kind", "mode", "category",
 
 def prepare(database_url: str, residents: int):
     """File a source and open `residents` accounts that authorized it; returns (key, secret, numbers)."""
-    from accounting.accounts import open_resident_account
-    from accounting.sources import authorize_source, file_source
+    from accounting.ledger.accounts import open_resident_account
+    from accounting.record.sources import authorize_source, file_source
     from api import create_app
     from config.extensions import db
 
@@ -66,7 +65,7 @@ def make_batches(numbers: list[str], count: int, size: int = 1000) -> list[bytes
 
 
 def post_batches(base: str, key: str, secret: str, batches: list[bytes], clients: int) -> float:
-    from accounting.source_credentials import sign
+    from accounting.record.credentials import sign
 
     work: queue.Queue = queue.Queue()
     for body in batches:

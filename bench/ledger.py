@@ -40,9 +40,8 @@ import uuid
 from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
-import psycopg
-
 import harness  # noqa: I001  (puts the project root first on sys.path)
+import psycopg
 
 DB_NAME = "bz_bench_ledger"
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -52,8 +51,8 @@ SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 def prepare_accounts(database_url: str, count: int, chunk: int = 5000) -> list[tuple[int, str]]:
     """Open `count` resident accounts; returns [(id, number)] in id order."""
-    from accounting.account_numbers import new_account_number
-    from accounting.accounts import open_resident_account
+    from accounting.ledger.account_numbers import new_account_number
+    from accounting.ledger.accounts import open_resident_account
     from api import create_app
     from config.extensions import db
 
@@ -120,7 +119,7 @@ def insert_reductions(database_url: str, account_ids: list[int], total: int, day
 
 
 def issue_day(app, day) -> tuple[float, dict]:
-    from accounting.registry_tasks import run_issuance_day
+    from accounting.issuance.tasks import run_issuance_day
 
     with app.app_context():
         started = time.perf_counter()
@@ -129,8 +128,8 @@ def issue_day(app, day) -> tuple[float, dict]:
 
 
 def verify(app) -> tuple[list[dict], float, float]:
-    from accounting.registry_tasks import seal_audit_log
-    from accounting.verification import verify_registry
+    from accounting.ledger.tasks import seal_audit_log
+    from accounting.ledger.verify import verify_registry
     from config.extensions import db
 
     with app.app_context():
@@ -159,8 +158,9 @@ def _worker(database_url, accounts, rows, seed, barrier, plan, seconds, max_amou
     "bare": pgbench's bare transaction (two random rows of bench_two_rows, in id order) through
     the same session (driver statements + db.session.commit()): the floor of any Python service."""
     from accounting.errors import DomainError
-    from accounting.ledger import Idempotency, InsufficientBalance
-    from accounting.registry import transfer
+    from accounting.ledger.idempotency import Idempotency
+    from accounting.ledger.movement import InsufficientBalance
+    from accounting.ledger.transfers import transfer
     from api import create_app
     from config.extensions import db
 

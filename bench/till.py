@@ -7,7 +7,6 @@ import uuid
 from collections import Counter
 
 import psycopg
-
 from clients import Pacer, connection_to, cpu_line, describe, ms, run_clients
 
 
@@ -103,7 +102,7 @@ def till_queues(app, base: str, database_url: str, shops: list[int], per_shop: i
 
 def top_up_coupons(app, database_url: str, merchant_ids: list[int], per_shop: int, people) -> None:
     """Make sure each shop has `per_shop` coupons waiting at the till (claimed by the service)."""
-    from accounting.ledger import Idempotency
+    from accounting.ledger.idempotency import Idempotency
     from config.db_types import utcnow
     from config.extensions import db
     from merchants.coupons import claim

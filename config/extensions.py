@@ -9,7 +9,7 @@ from sqlalchemy import MetaData
 
 from config.verified_tokens import VerifiedTokenJWTManager
 
-# Stable constraint names, so migrations can address them on PostgreSQL and SQLite alike.
+# Stable constraint names, so migrations can address them.
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_name)s",
@@ -19,8 +19,21 @@ NAMING_CONVENTION = {
 }
 
 db = SQLAlchemy(metadata=MetaData(naming_convention=NAMING_CONVENTION))
-migrate = Migrate(render_as_batch=True, compare_type=True)
+migrate = Migrate(compare_type=True)
 jwt = VerifiedTokenJWTManager()
+
+
+def driver_connection():
+    """The session's own psycopg connection, in the session's transaction.
+
+    For the few hot paths that send whole columns as binary arrays or call the ledger's
+    server-side function without SQLAlchemy's per-statement work; what the ORM holds pending
+    is flushed first, as session.execute would autoflush.
+    """
+    db.session.flush()
+    return db.session.connection().connection.driver_connection
+
+
 limiter = Limiter(key_func=get_remote_address, default_limits=[])
 
 

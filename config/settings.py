@@ -61,7 +61,8 @@ def load_settings(environ=os.environ, **overrides) -> dict:
             "task_ignore_result": True,
             "broker_connection_retry_on_startup": True,
             "timezone": "Asia/Shanghai",
-            "imports": ("accounting.tasks", "accounting.registry_tasks", "merchants.tasks"),
+            "imports": ("accounting.ledger.tasks", "accounting.quantification.tasks", "accounting.issuance.tasks",
+                        "merchants.tasks"),
             "beat_schedule": {
                 # Anything left `received` (Redis was down, a worker died) is picked up here.
                 "sweep-received-events": {"task": "accounting.quantify_received", "schedule": 60.0},

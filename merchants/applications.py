@@ -1,10 +1,10 @@
 """Merchant applications: staff apply, the bureau approves, rejects or suspends."""
 from sqlalchemy import select
 
-from accounting import audit
-from accounting.account_numbers import new_account_number
 from accounting.errors import Conflict, NotFound
-from accounting.models import Account, Holder
+from accounting.ledger import audit
+from accounting.ledger.accounts import open_escrow_account, open_holder_account
+from accounting.ledger.models import Account
 from config.db_types import utcnow
 from config.extensions import db
 from merchants.models import Merchant
@@ -33,14 +33,8 @@ def approve(merchant_id: int, actor_id: int, note: str | None = None) -> Merchan
     if found.status not in ("pending", "suspended"):
         raise Conflict("merchant_not_in_state", expected="pending", actual=found.status)
     if found.account_id is None:
-        holder = Holder(kind="merchant", district=found.district)
-        db.session.add(holder)
-        db.session.flush()
-        main = Account(number=new_account_number(), kind="holder", holder_id=holder.id, balance_g=0)
-        escrow = Account(number="ES" + new_account_number()[2:], kind="escrow", holder_id=None, balance_g=0)
-        db.session.add_all([main, escrow])
-        db.session.flush()
-        found.holder_id, found.account_id, found.escrow_account_id = holder.id, main.id, escrow.id
+        main, escrow = open_holder_account("merchant", found.district), open_escrow_account()
+        found.holder_id, found.account_id, found.escrow_account_id = main.holder_id, main.id, escrow.id
     found.status, found.decided_by, found.decided_at, found.decision_note = "approved", actor_id, utcnow(), note
     audit.record(audit.actor_label(actor_id), "merchant_approved", f"merchant:{found.id}", {"note": note})
     db.session.flush()

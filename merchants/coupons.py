@@ -11,22 +11,21 @@ accounts of one movement always in id order, so none of them, nor transfers, dea
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import bindparam, exists, func, insert, select, update
 from sqlalchemy.orm import make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 
-from accounting import ledger, registry
+from accounting.business_day import SHANGHAI
 from accounting.errors import Conflict, DomainError, NotFound
-from accounting.ledger import Idempotency
-from accounting.models import JournalTransaction
+from accounting.ledger.idempotency import Idempotency, internal
+from accounting.ledger.models import JournalTransaction
+from accounting.ledger.movement import Audit, lock_accounts, move
 from config.extensions import db
 from merchants.campaigns import campaign as campaign_by_id
 from merchants.models import Campaign, Coupon, Merchant
 
 CAMPAIGNS, COUPONS, MERCHANTS = Campaign.__table__, Coupon.__table__, Merchant.__table__
-SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 # The claim takes the stock with this one statement, under the campaign row's lock, only while
 # the campaign is open, has stock left (never oversold) and the resident is under the limit.
@@ -45,11 +44,9 @@ TAKE_STOCK = (
     .values(claimed_count=CAMPAIGNS.c.claimed_count + 1)
     .returning(CAMPAIGNS.c.id))
 COUPON_COLUMNS = [c for c in COUPONS.columns if c.key != "id"]
-INSERT_COUPON = insert(COUPONS).returning(COUPONS.c.id)
-# On PostgreSQL the coupon is made by the same statement that takes the stock, from the row its
-# UPDATE returns (none, no coupon): a round trip less per claim, and a hot campaign's row is
-# locked for one round trip less before the commit. SQLite has no UPDATE in a WITH: it runs
-# TAKE_STOCK, then INSERT_COUPON. (The coupon's values are bound as new_*: an UPDATE would take a
+# The coupon is made by the same statement that takes the stock, from the row its UPDATE
+# returns (none, no coupon): one round trip, and a hot campaign's row is locked for one round
+# trip less before the commit. (The coupon's values are bound as new_*: an UPDATE would take a
 # parameter named like one of its table's columns, e.g. `status`, as a value to SET.)
 _TAKEN = TAKE_STOCK.cte("taken")
 TAKE_STOCK_AND_MAKE_COUPON = (
@@ -105,8 +102,8 @@ def claim(campaign_id: int, account_id: int, idempotency: Idempotency, *, now: d
         raise refusal
     # A twin request with this key waits inside the movement for the first to commit, then
     # replays it: its coupon is the answer.
-    movement = registry.move("claim", account_id, offer.merchant.escrow_account_id, offer.price_g, idempotency,
-                             actor_id=None, memo=offer.title[:200], audit_subject=f"campaign:{offer.id}")
+    movement = move("claim", account_id, offer.merchant.escrow_account_id, offer.price_g, idempotency,
+                    actor_id=None, memo=offer.title[:200], audit=Audit(subject=f"campaign:{offer.id}"))
     if movement.replayed:
         replay = _claimed_with(idempotency, campaign_id, account_id)
         if replay is None:
@@ -131,15 +128,9 @@ def claim(campaign_id: int, account_id: int, idempotency: Idempotency, *, now: d
 
 def _take_stock_and_make(coupon: Coupon, now: datetime) -> int | None:
     """The new coupon's id, or None when TAKE_STOCK refused (and nothing was written)."""
-    row = {c.key: getattr(coupon, c.key) for c in COUPON_COLUMNS}
     taking = {"campaign_id": coupon.campaign_id, "account_id": coupon.account_id, "now": now}
-    if db.session.get_bind().dialect.name == "postgresql":
-        return db.session.execute(TAKE_STOCK_AND_MAKE_COUPON,
-                                  taking | {f"new_{key}": value for key, value in row.items()
-                                            if key != "campaign_id"}).scalar()
-    if db.session.execute(TAKE_STOCK, taking).first() is None:
-        return None
-    return db.session.execute(INSERT_COUPON, row).scalar_one()
+    return db.session.execute(TAKE_STOCK_AND_MAKE_COUPON, taking | {
+        f"new_{c.key}": getattr(coupon, c.key) for c in COUPON_COLUMNS if c.key != "campaign_id"}).scalar()
 
 
 def _why_not_taken(campaign_id: int, now: datetime) -> Conflict:
@@ -200,10 +191,9 @@ def redeem(coupon_id: int, code: str, merchant_id: int, staff_user_id: int, *, n
                            merchant=found.campaign.merchant.name)
         raise Conflict(verdict.reason)
     merchant = found.campaign.merchant
-    movement = registry.move("redeem", merchant.escrow_account_id, merchant.account_id, found.price_g,
-                             Idempotency("coupon", f"redeem:{found.id}", f"redeem:{found.id}"),
-                             actor_id=staff_user_id, memo=found.campaign.title[:200],
-                             audit_subject=f"coupon:{found.id}")
+    movement = move("redeem", merchant.escrow_account_id, merchant.account_id, found.price_g,
+                    internal("coupon", f"redeem:{found.id}"), actor_id=staff_user_id, memo=found.campaign.title[:200],
+                    audit=Audit(actor=f"user:{staff_user_id}", subject=f"coupon:{found.id}"))
     found.status, found.redeemed_at, found.redeemed_by = "redeemed", now, staff_user_id
     found.redeem_transaction_id = movement.transaction_id
     db.session.flush()
@@ -221,13 +211,12 @@ def expire_due(*, now: datetime, limit: int = 500) -> int:
     # Every account this sweep moves between, locked at once in id order: a sweep makes many
     # movements, and taking their locks one movement at a time could deadlock with another sweep.
     if due:
-        ledger.lock_accounts({c.campaign.merchant.escrow_account_id for c in due} | {c.account_id for c in due})
+        lock_accounts({c.campaign.merchant.escrow_account_id for c in due} | {c.account_id for c in due})
     for found in due:
         merchant = found.campaign.merchant
-        movement = registry.move("release", merchant.escrow_account_id, found.account_id, found.price_g,
-                                 Idempotency("coupon", f"release:{found.id}", f"release:{found.id}"),
-                                 actor_id=None, memo="coupon expired", audit_subject=f"coupon:{found.id}",
-                                 receiver_may_be_frozen=True)
+        movement = move("release", merchant.escrow_account_id, found.account_id, found.price_g,
+                        internal("coupon", f"release:{found.id}"), actor_id=None, memo="coupon expired",
+                        audit=Audit(subject=f"coupon:{found.id}"), receiver_may_be_frozen=True)
         found.status, found.expired_at, found.release_transaction_id = "expired", now, movement.transaction_id
     db.session.flush()
     return len(due)

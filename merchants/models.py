@@ -2,7 +2,7 @@
 from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Index, Integer, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from config.db_types import BigId, UTCDateTime, utcnow
+from config.db_types import UTCDateTime, utcnow
 from config.extensions import db
 
 MERCHANT_STATUSES = ("pending", "approved", "rejected", "suspended")
@@ -84,11 +84,10 @@ class Coupon(db.Model):
                         name="redemption_recorded"),
         Index("ix_coupons_campaign_id_account_id", "campaign_id", "account_id"),
         # The expiry sweep reads only coupons still waiting.
-        Index("ix_coupons_claimed_expires_at", "expires_at", postgresql_where=text("status = 'claimed'"),
-              sqlite_where=text("status = 'claimed'")),
+        Index("ix_coupons_claimed_expires_at", "expires_at", postgresql_where=text("status = 'claimed'")),
     )
 
-    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id"))
     account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
     code: Mapped[str] = mapped_column(String(24), unique=True)

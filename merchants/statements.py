@@ -5,8 +5,8 @@ from datetime import date, timedelta
 
 from sqlalchemy import or_, select
 
-from accounting.models import JournalEntry, JournalTransaction
-from accounting.reports import day_start
+from accounting.business_day import day_start
+from accounting.ledger.models import JournalEntry, JournalTransaction
 from config.extensions import db
 from merchants.models import Campaign, Coupon, Merchant
 

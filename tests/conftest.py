@@ -12,8 +12,8 @@ import pytest
 import redis
 import sqlalchemy as sa
 
-from accounting.ledger import ensure_system_accounts, forget_cached_ids
-from accounting.methodologies import seed_default_methodologies
+from accounting.ledger.accounts import ensure_system_accounts, forget_cached_ids
+from accounting.quantification.methodologies import seed_default_methodologies
 from api.after_commit import forget_coalesced_windows
 from tests.support import RESIDENT_PASSWORD, ApiClient, SourceClient
 

@@ -7,10 +7,12 @@ import re
 
 from sqlalchemy import select
 
-from accounting.models import AuditRecord, IssuanceBatch
-from accounting.quantification import shanghai_day
-from accounting.registry_tasks import run_issuance_day, seal_audit_log
-from accounting.verification import verify_registry
+from accounting.business_day import shanghai_day
+from accounting.issuance.models import IssuanceBatch
+from accounting.issuance.tasks import run_issuance_day
+from accounting.ledger.models import AuditRecord
+from accounting.ledger.tasks import seal_audit_log
+from accounting.ledger.verify import verify_registry
 from config.extensions import db
 from tests.support import ago
 

@@ -8,8 +8,8 @@ from dataclasses import dataclass
 
 from sqlalchemy import func, select
 
-from accounting.quantification import shanghai_day
-from accounting.registry_tasks import run_issuance_day
+from accounting.business_day import shanghai_day
+from accounting.issuance.tasks import run_issuance_day
 from tests.support import ago, iso
 
 STAFF_PASSWORD = "staff-password-1"
@@ -106,7 +106,7 @@ def registry_ok(api, auditor: dict) -> bool:
 
 
 def account_balance(app, number: str) -> int:
-    from accounting.models import Account
+    from accounting.ledger.models import Account
     from config.extensions import db
 
     with app.app_context():
@@ -114,7 +114,7 @@ def account_balance(app, number: str) -> int:
 
 
 def escrow_balance(app, merchant_id: int) -> int:
-    from accounting.models import Account
+    from accounting.ledger.models import Account
     from config.extensions import db
     from merchants.models import Merchant
 

@@ -10,10 +10,12 @@ from datetime import date, datetime, time, timedelta
 import sqlalchemy as sa
 from sqlalchemy import insert, select
 
-from accounting.accounts import open_resident_account
-from accounting.models import Account, DataSource, GreenEvent, Methodology, MethodologyVersion
-from accounting.quantification import SHANGHAI
-from accounting.registry_tasks import run_issuance_day
+from accounting.business_day import SHANGHAI
+from accounting.issuance.tasks import run_issuance_day
+from accounting.ledger.accounts import open_resident_account
+from accounting.ledger.models import Account
+from accounting.quantification.models import Methodology, MethodologyVersion
+from accounting.record.models import DataSource, GreenEvent
 from config.extensions import db
 
 _external_ids = itertools.count(1)

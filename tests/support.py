@@ -5,7 +5,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
-from accounting import source_credentials
+from accounting.record import credentials as source_credentials
 
 RESIDENT_PASSWORD = "correct horse battery"
 _phones = itertools.count(1)
@@ -74,7 +74,7 @@ class SourceClient:
 
     @classmethod
     def filed(cls, app, code: str, kind: str, name: str | None = None):
-        from accounting.sources import file_source
+        from accounting.record.sources import file_source
         from config.extensions import db
 
         with app.app_context():

@@ -9,15 +9,30 @@ from datetime import datetime, timedelta
 import pytest
 from sqlalchemy import select
 
-from accounting import methodologies
-from accounting.models import Account, AuditRecord, GreenEvent, IssuanceBatch, Methodology, MethodologyVersion
-from accounting.quantification import shanghai_day
+from accounting.business_day import shanghai_day
+from accounting.issuance.models import IssuanceBatch
+from accounting.ledger.models import Account, AuditRecord
+from accounting.quantification import methodologies
+from accounting.quantification.models import Methodology, MethodologyVersion
+from accounting.record.models import GreenEvent
 from api.identity.models import User
 from config.extensions import db
 from merchants.models import Merchant
 from tests.console_support import (
-    AUDITOR_PHONE, CASHIER_PHONE, PASSWORD, SECOND_AUDITOR_PHONE, Console, actions_by, api_login, apply_merchant,
-    assert_registry_verifies, load, metro_day, read_csv, signed_in, staff,
+    AUDITOR_PHONE,
+    CASHIER_PHONE,
+    PASSWORD,
+    SECOND_AUDITOR_PHONE,
+    Console,
+    actions_by,
+    api_login,
+    apply_merchant,
+    assert_registry_verifies,
+    load,
+    metro_day,
+    read_csv,
+    signed_in,
+    staff,
 )
 from tests.support import RESIDENT_PASSWORD, ago, iso
 

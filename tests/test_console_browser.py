@@ -15,10 +15,12 @@ import pytest
 from sqlalchemy import select
 from werkzeug.serving import make_server
 
-from accounting.models import Account, AuditRecord, GreenEvent, IssuanceBatch
+from accounting.issuance.models import IssuanceBatch
+from accounting.ledger.models import Account, AuditRecord
+from accounting.record.models import GreenEvent
 from config.extensions import db
-from tests.support import RESIDENT_PASSWORD
 from tests.console_support import AUDITOR_PHONE, PASSWORD, assert_registry_verifies, load, metro_day, staff
+from tests.support import RESIDENT_PASSWORD
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking",

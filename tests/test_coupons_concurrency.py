@@ -7,12 +7,23 @@ redeemed once, and two expiry sweeps return each price exactly once.
 import pytest
 from sqlalchemy import func, select, update
 
-from accounting.models import JournalTransaction
+from accounting.ledger.models import JournalTransaction
 from merchants.models import Campaign, Coupon
 from merchants.tasks import expire_coupons
 from tests.coupons_support import (
-    METRO_10_KM_G, account_balance, balance, claim, count_rows, create_campaign, escrow_balance, open_shop,
-    qr_token, registry_ok, residents_with_credits, run_together, staff,
+    METRO_10_KM_G,
+    account_balance,
+    balance,
+    claim,
+    count_rows,
+    create_campaign,
+    escrow_balance,
+    open_shop,
+    qr_token,
+    registry_ok,
+    residents_with_credits,
+    run_together,
+    staff,
 )
 from tests.support import ago
 
@@ -183,8 +194,8 @@ def test_expiry_sweeps_in_small_batches_interleave_without_deadlock(app, api):
     for person in early:
         for _ in range(3):
             assert claim(api.http, person, offer["id"]).status_code == 201
-    from config.extensions import db
     from config.db_types import utcnow
+    from config.extensions import db
     from merchants.coupons import expire_due
 
     with app.app_context():

@@ -1,14 +1,13 @@
 """From credits to a discount: a merchant is approved, a resident claims a coupon, the cashier
 scans its QR and redeems it once, the merchant retires what it absorbed."""
 import io
-from datetime import timedelta
 
 import pytest
 import zxingcpp
 from PIL import Image
 
-from accounting.quantification import shanghai_day
-from accounting.registry_tasks import run_issuance_day
+from accounting.business_day import shanghai_day
+from accounting.issuance.tasks import run_issuance_day
 from merchants.tasks import expire_coupons
 from tests.support import ago, iso
 

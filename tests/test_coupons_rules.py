@@ -19,16 +19,29 @@ from itsdangerous import TimestampSigner
 from PIL import Image
 from sqlalchemy import func, select, update
 
+from accounting.business_day import shanghai_day
 from accounting.errors import DomainError
-from accounting.models import AuditRecord, JournalTransaction
-from accounting.quantification import shanghai_day
+from accounting.ledger.models import AuditRecord, JournalTransaction
 from merchants import qr_tokens
 from merchants.models import Campaign, Coupon, Merchant
 from merchants.qr_tokens import TOKEN_MAX_AGE_SECONDS, coupon_token, read_token
 from merchants.tasks import expire_coupons
 from tests.coupons_support import (
-    METRO_10_KM_G, Shop, account_balance, apply_as_merchant, balance, claim, count_rows, create_campaign,
-    escrow_balance, open_shop, post_campaign, qr_token, registry_ok, residents_with_credits, staff,
+    METRO_10_KM_G,
+    Shop,
+    account_balance,
+    apply_as_merchant,
+    balance,
+    claim,
+    count_rows,
+    create_campaign,
+    escrow_balance,
+    open_shop,
+    post_campaign,
+    qr_token,
+    registry_ok,
+    residents_with_credits,
+    staff,
 )
 from tests.support import ago, iso
 
@@ -357,8 +370,8 @@ def test_a_double_tap_with_one_idempotency_key_claims_once(app, api, shop, holde
 
 def test_claim_idempotency_at_the_service_returns_the_first_coupon(app, api, shop, holder):
     """The service alone (no HTTP replay record) never makes a second coupon for one key."""
-    from accounting.accounts import account_by_number
-    from accounting.ledger import Idempotency
+    from accounting.ledger.accounts import account_by_number
+    from accounting.ledger.idempotency import Idempotency
     from config.db_types import utcnow
     from config.extensions import db
     from merchants.coupons import claim as claim_coupon

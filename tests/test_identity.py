@@ -5,7 +5,7 @@ import time
 
 import sqlalchemy as sa
 
-from accounting.account_numbers import is_valid_account_number
+from accounting.ledger.account_numbers import is_valid_account_number
 from config.extensions import db
 from tests.conftest import build_app
 from tests.support import RESIDENT_PASSWORD, SourceClient, next_phone

@@ -6,11 +6,12 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from sqlalchemy import func, select, update
 
-from accounting import source_credentials
-from accounting.account_numbers import luhn_check_digit
-from accounting.event_rules import RECYCLING_CATEGORIES
-from accounting.models import Account, DataSource, GreenEvent, Holder, Station
-from accounting.sources import file_station
+from accounting.ledger.account_numbers import luhn_check_digit
+from accounting.ledger.models import Account, Holder
+from accounting.record import credentials as source_credentials
+from accounting.record.models import DataSource, GreenEvent, Station
+from accounting.record.rules import RECYCLING_CATEGORIES
+from accounting.record.sources import file_station
 from config.extensions import db
 from tests.support import ago, iso
 

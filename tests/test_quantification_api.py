@@ -10,10 +10,12 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import select, update
 
-from accounting.methodologies import approve_version, draft_version, file_version, retire_version
-from accounting.methodology_defaults import TRIP_V1, TRIP_V1_SOURCES
-from accounting.models import Account, DailyTally, DataSource, GreenEvent, Methodology, MethodologyVersion, ReviewFlag
-from accounting.tasks import quantify_received
+from accounting.ledger.models import Account
+from accounting.quantification.defaults import TRIP_V1, TRIP_V1_SOURCES
+from accounting.quantification.methodologies import approve_version, draft_version, file_version, retire_version
+from accounting.quantification.models import DailyTally, Methodology, MethodologyVersion, ReviewFlag
+from accounting.quantification.tasks import quantify_received
+from accounting.record.models import DataSource, GreenEvent
 from config.extensions import db
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")

@@ -12,8 +12,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from accounting.methodology_defaults import RECYCLING_V1, TRIP_V1
-from accounting.quantification_rules import Action, DayTally, quantify, quantify_recycling, quantify_trip
+from accounting.quantification.defaults import RECYCLING_V1, TRIP_V1
+from accounting.quantification.rules import Action, DayTally, quantify, quantify_recycling, quantify_trip
 
 NOW = datetime(2026, 3, 10, 12, 0, tzinfo=timezone.utc)
 MODES = ("bus", "metro", "bike", "ev", "walk")

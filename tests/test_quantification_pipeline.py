@@ -14,10 +14,11 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import func, select, text
 
-import accounting.tasks
-from accounting.event_rules import RECYCLING_CATEGORIES
-from accounting.models import DailyTally, DataSource, GreenEvent, ReviewFlag
-from accounting.tasks import quantify_received
+import accounting.quantification.tasks
+from accounting.quantification.models import DailyTally, ReviewFlag
+from accounting.quantification.tasks import quantify_received
+from accounting.record.models import DataSource, GreenEvent
+from accounting.record.rules import RECYCLING_CATEGORIES
 from config.extensions import db
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -186,8 +187,8 @@ def test_quantifying_twice_changes_nothing_the_second_time(app, api, file_source
 def test_two_workers_at_once_quantify_each_event_exactly_once(app, api, file_source, monkeypatch):
     _dataset(api, file_source)
     # Small batches, so the two workers meet on the lanes' locks many times.
-    small_batches = accounting.tasks.quantify_next_batch
-    monkeypatch.setattr(accounting.tasks, "quantify_next_batch", lambda lane: small_batches(lane, limit=50))
+    small_batches = accounting.quantification.tasks.quantify_next_batch
+    monkeypatch.setattr(accounting.quantification.tasks, "quantify_next_batch", lambda lane: small_batches(lane, limit=50))
     totals = _quantify_in_threads(app)
     assert sum(totals) == TOTAL  # every event read by exactly one worker
     _assert_consistent(app)

@@ -5,7 +5,7 @@ import re
 import pytest
 import zxingcpp  # noqa: F401  (a real decoder; the certificate's QR is SVG, checked as text here)
 
-from accounting.quantification import shanghai_day
+from accounting.business_day import shanghai_day
 from tests.support import ago
 
 PASSWORD = "auditor-password-1"

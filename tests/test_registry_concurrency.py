@@ -14,12 +14,18 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.exc import DBAPIError
 
-from accounting import ledger, registry
 from accounting.errors import DomainError
-from accounting.ledger import Idempotency, InsufficientBalance
-from accounting.models import CreditBlock, GreenEvent, IssuanceBatch, JournalTransaction
-from accounting.registry_tasks import run_issuance_day, seal_audit_log
-from accounting.verification import verify_registry
+from accounting.issuance import revocations
+from accounting.issuance.models import IssuanceBatch
+from accounting.issuance.tasks import run_issuance_day
+from accounting.ledger import movement
+from accounting.ledger.idempotency import Idempotency
+from accounting.ledger.models import CreditBlock, JournalTransaction
+from accounting.ledger.movement import InsufficientBalance
+from accounting.ledger.tasks import seal_audit_log
+from accounting.ledger.transfers import transfer
+from accounting.ledger.verify import verify_registry
+from accounting.record.models import GreenEvent
 from config.extensions import db
 from tests.registry_support import BASE_DAY, add_reductions, balances, failed, issue, open_accounts
 
@@ -80,7 +86,7 @@ def test_fifty_spenders_on_one_account_never_overdraw_it(app, funded_pair):
     (a_id, _), (b_id, b_number) = funded_pair
 
     def spend(index):
-        movement = registry.transfer(a_id, b_number, 30, Idempotency(f"user:{a_id}", f"spend-{index}", f"h{index}"),
+        movement = transfer(a_id, b_number, 30, Idempotency(f"user:{a_id}", f"spend-{index}", f"h{index}"),
                                      actor_id=None, memo="concurrent spend")
         db.session.commit()
         return movement
@@ -120,7 +126,7 @@ def test_opposite_transfers_never_deadlock_and_conserve_units(app):
         moved = []
         for step, amount in enumerate(plans[index]):
             try:
-                registry.transfer(sender, receiver_number, amount,
+                transfer(sender, receiver_number, amount,
                                   Idempotency(f"user:{sender}", f"shuttle-{index}-{step}", f"{amount}"), actor_id=None)
                 db.session.commit()
                 moved.append(amount)
@@ -185,7 +191,7 @@ def test_one_idempotency_key_from_eight_threads_moves_once(app, funded_pair):
     key = Idempotency(f"user:{a_id}", "pay-once-7f3a", "sha256-of-the-request")
 
     def pay(_index):
-        movement = registry.transfer(a_id, b_number, 120, key, actor_id=None, memo="one payment")
+        movement = transfer(a_id, b_number, 120, key, actor_id=None, memo="one payment")
         db.session.commit()
         return movement
 
@@ -203,7 +209,7 @@ def test_one_idempotency_key_from_eight_threads_moves_once(app, funded_pair):
         assert balances(a_id, b_id) == {a_id: 1000 - 120, b_id: 500 + 120}
         # The same key with a different request is refused, not replayed.
         with pytest.raises(DomainError) as refused:
-            registry.transfer(a_id, b_number, 121, Idempotency(key.scope, key.key, "another-request"), actor_id=None)
+            transfer(a_id, b_number, 121, Idempotency(key.scope, key.key, "another-request"), actor_id=None)
         assert refused.value.code == "idempotency_key_reused"
         db.session.rollback()
         assert_registry_verifies()
@@ -213,20 +219,20 @@ def test_a_revocation_reaches_units_moved_while_it_reads_the_range(app, funded_p
     """A transfer commits between revoke_range reading who holds the range and locking them:
     the units that moved are revoked from their new holder, and the ones left from the old."""
     (a_id, _), (b_id, b_number) = funded_pair  # A holds serials 1-600 of batch 1, B 601-1100
-    lock_accounts, interleaved = ledger.lock_accounts, []
+    lock_accounts, interleaved = movement.lock_accounts, []
 
     def transfer_then_lock(account_ids):
         if not interleaved:  # only the revocation's first lock; the transfer runs in another thread
             interleaved.append(True)
-            results = run_threads(app, 1, lambda _i: (registry.transfer(
+            results = run_threads(app, 1, lambda _i: (transfer(
                 a_id, b_number, 200, Idempotency("user:a", "in-between", "h"), actor_id=None), db.session.commit()))
             assert results[0][0] == "ok", results
         return lock_accounts(account_ids)
 
-    monkeypatch.setattr(ledger, "lock_accounts", transfer_then_lock)
+    monkeypatch.setattr(revocations, "lock_accounts", transfer_then_lock)
     with app.app_context():
         prefix = db.session.scalar(select(IssuanceBatch.serial_prefix).order_by(IssuanceBatch.id))
-        outcome = registry.revoke_range(prefix, 1, 500, "fraud", Idempotency("auditor", "rv-race", "h"), actor_id=9)
+        outcome = revocations.revoke_range(prefix, 1, 500, "fraud", Idempotency("auditor", "rv-race", "h"), actor_id=9)
         db.session.commit()
         monkeypatch.undo()
         assert interleaved and outcome["revoked_g"] == 500 and len(outcome["transactions"]) == 2

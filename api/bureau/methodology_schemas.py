@@ -1,7 +1,7 @@
 """Methodology filing schemas; a version's parameters are checked against its kind."""
 import marshmallow as ma
 
-from accounting.event_rules import RECYCLING_CATEGORIES, TRIP_MODES
+from accounting.record.rules import RECYCLING_CATEGORIES, TRIP_MODES
 from api.schemas_common import LocalDateTime, TrimmedString
 
 # Factors are decimal strings: exact, never floats (DOMAIN.md §2).

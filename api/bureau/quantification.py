@@ -3,9 +3,9 @@ import marshmallow as ma
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
-from accounting import reports, review
-from accounting.event_rules import RECYCLING_CATEGORIES, TRIP_MODES
-from accounting.models.events import EVENT_STATUSES
+from accounting.quantification import reports, review
+from accounting.record.models import EVENT_STATUSES
+from accounting.record.rules import RECYCLING_CATEGORIES, TRIP_MODES
 from api.actor import roles_required
 from api.events_schemas import EventSchema
 from api.pagination import PageArgs, encode_cursor

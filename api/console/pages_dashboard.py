@@ -4,12 +4,12 @@ from datetime import timedelta
 from flask import render_template
 from sqlalchemy import func, select
 
-from accounting import reports
-from accounting.ledger import SYSTEM_NUMBERS
-from accounting.models import (
-    Account, AuditRecord, IssuanceBatch, JournalEntry, JournalTransaction, MethodologyVersion, ReviewFlag,
-)
-from accounting.quantification import SHANGHAI
+from accounting.business_day import SHANGHAI
+from accounting.issuance.models import IssuanceBatch
+from accounting.ledger.accounts import SYSTEM_NUMBERS
+from accounting.ledger.models import Account, AuditRecord, JournalEntry, JournalTransaction
+from accounting.quantification import reports
+from accounting.quantification.models import MethodologyVersion, ReviewFlag
 from api.console.blueprint import bp, console_login_required
 from api.console.charts import stacked_bars
 from config.db_types import utcnow

@@ -2,9 +2,13 @@
 from flask import abort, g, redirect, render_template, url_for
 from sqlalchemy import select
 
-from accounting import issuance, methodologies
-from accounting.models import Account, BatchLine, GreenEvent, IssuanceBatch, MethodologyVersion
-from accounting.registry_tasks import issue_approved_batch
+from accounting.issuance import batches as issuance
+from accounting.issuance.models import BatchLine, IssuanceBatch
+from accounting.issuance.tasks import issue_approved_batch
+from accounting.ledger.models import Account
+from accounting.quantification import methodologies
+from accounting.quantification.models import MethodologyVersion
+from accounting.record.models import GreenEvent
 from api.after_commit import enqueue_after_commit
 from api.console.blueprint import act, bp, console_login_required, reason_from_form
 from config.extensions import db

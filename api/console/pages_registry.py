@@ -6,12 +6,12 @@ from datetime import date, timedelta
 from flask import Response, abort, flash, g, redirect, render_template, request, url_for
 from sqlalchemy import select
 
-from accounting import audit
-from accounting.models import Account, AuditRecord, IssuanceBatch, Retirement
-from accounting.quantification import SHANGHAI
-from accounting.registry_tasks import seal_audit_log
-from accounting.reports import day_start
-from accounting.verification import verify_registry
+from accounting.business_day import SHANGHAI, day_start
+from accounting.issuance.models import IssuanceBatch
+from accounting.ledger import audit
+from accounting.ledger.models import Account, AuditRecord, Retirement
+from accounting.ledger.tasks import seal_audit_log
+from accounting.ledger.verify import verify_registry
 from api.console.blueprint import bp, console_login_required, t
 from api.console.pages_dashboard import last_verification
 from config.db_types import utcnow

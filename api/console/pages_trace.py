@@ -4,17 +4,19 @@ import re
 from flask import abort, flash, g, redirect, render_template, request, url_for
 from sqlalchemy import or_, select
 
-from accounting import registry, trace
 from accounting.errors import DomainError
-from accounting.ledger import Idempotency
-from accounting.models import Account, GreenEvent, Holder, IssuanceBatch
+from accounting.issuance import revocations, trace
+from accounting.issuance.models import IssuanceBatch
+from accounting.ledger import accounts, history, serials
+from accounting.ledger.idempotency import Idempotency
+from accounting.ledger.models import Account, Holder
+from accounting.record.models import GreenEvent
 from api.console.blueprint import act, bp, console_login_required, reason_from_form, t
 from api.identity.models import User
 from config.extensions import db
 from merchants.models import Coupon, Merchant
 
 ACCOUNT_NUMBER = re.compile(r"^(BZ|ES)\d{10}$")
-BATCH_PREFIX = re.compile(r"^BZ-[A-Z0-9]+-\d{8}-\d{4}$")
 
 
 @bp.get("/trace")
@@ -24,11 +26,11 @@ def search():
     q = (request.args.get("q") or "").strip()
     if not q:
         return render_template("console/search.html", q=q, merchants=[], coupons=[])
-    if trace.SERIAL.match(q):
+    if serials.parse_unit(q):
         return redirect(url_for("console.unit", serial=q))
     if ACCOUNT_NUMBER.match(q):
         return redirect(url_for("console.account", number=q))
-    if BATCH_PREFIX.match(q):
+    if serials.PREFIX.match(q):
         found = db.session.scalar(select(IssuanceBatch.id).where(IssuanceBatch.serial_prefix == q))
         if found:
             return redirect(url_for("console.batch", batch_id=found))
@@ -66,7 +68,7 @@ def account(number):
         or_(Merchant.account_id == found.id, Merchant.escrow_account_id == found.id)))
     return render_template(
         "console/account.html", account=found, holder=holder, user=user, merchant=merchant,
-        totals=trace.account_totals(found.id), movements=trace.movements_of(found.id, limit=50),
+        totals=history.account_totals(found.id), movements=history.movements_of(found.id, limit=50),
         events=list(db.session.scalars(select(GreenEvent).where(GreenEvent.account_id == found.id)
                                        .order_by(GreenEvent.id.desc()).limit(50))))
 
@@ -79,7 +81,7 @@ def account_action(number, action):
     back = url_for("console.account", number=number)
     if reason is None or action not in ("freeze", "unfreeze"):
         return redirect(back)
-    operation = registry.freeze if action == "freeze" else registry.unfreeze
+    operation = accounts.freeze if action == "freeze" else accounts.unfreeze
     return act(lambda: operation(found.id, g.console_user.id, reason),
                ("账户已冻结。", "Account frozen.") if action == "freeze" else ("账户已解冻。", "Account unfrozen."),
                back)
@@ -95,13 +97,13 @@ def revoke():
         first, last = int(request.form.get("first", "")), int(request.form.get("last", ""))
     except ValueError:
         first = last = 0
-    if reason is None or not BATCH_PREFIX.match(prefix) or not 1 <= first <= last:
+    if reason is None or not serials.PREFIX.match(prefix) or not 1 <= first <= last:
         if reason is not None:
             flash(t("请填写正确的批次与序号范围。", "Give a batch and a valid serial range."), "error")
         return redirect(back)
     key = request.form.get("idempotency_key") or f"console-{prefix}-{first}-{last}"
     idempotency = Idempotency(f"user:{g.console_user.id}", key, f"{prefix}:{first}:{last}")
-    return act(lambda: registry.revoke_range(prefix, first, last, reason, idempotency, actor_id=g.console_user.id),
+    return act(lambda: revocations.revoke_range(prefix, first, last, reason, idempotency, actor_id=g.console_user.id),
                ("已撤销仍持有的碳减排量。", "Units still held were revoked."), back)
 
 

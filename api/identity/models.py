@@ -1,8 +1,8 @@
 """Users (credentials and role) and revoked tokens."""
-from sqlalchemy import CheckConstraint, ForeignKey, String
+from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from config.db_types import BigId, UTCDateTime, utcnow
+from config.db_types import UTCDateTime, utcnow
 from config.extensions import db
 
 ROLES = ("resident", "merchant_staff", "auditor", "admin")
@@ -18,7 +18,7 @@ class User(db.Model):
         CheckConstraint("merchant_id IS NULL OR role = 'merchant_staff'", name="only_staff_belong_to_merchants"),
     )
 
-    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     phone: Mapped[str] = mapped_column(String(20), unique=True)
     password_hash: Mapped[str] = mapped_column(String(200))
     role: Mapped[str] = mapped_column(String(16))

@@ -1,9 +1,9 @@
 """Registering residents, creating staff users, checking credentials."""
 from sqlalchemy import select
 
-from accounting.accounts import open_resident_account
 from accounting.errors import Conflict, DomainError
-from accounting.models import Account
+from accounting.ledger.accounts import open_resident_account
+from accounting.ledger.models import Account
 from api.identity.models import ROLES, User
 from api.identity.passwords import hash_password, password_matches
 from config.db_types import utcnow

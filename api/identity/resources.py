@@ -6,7 +6,11 @@ from flask_smorest import Blueprint
 
 from api.identity import operations, tokens
 from api.identity.schemas import (
-    AccessTokenSchema, LoggedInSchema, LoginSchema, RegisteredSchema, RegisterSchema,
+    AccessTokenSchema,
+    LoggedInSchema,
+    LoginSchema,
+    RegisteredSchema,
+    RegisterSchema,
 )
 from config.extensions import limiter
 

@@ -7,9 +7,10 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 
 from accounting.errors import DomainError, SourceAuthError
-from accounting.recording import ingest_events
-from accounting.sources import authenticate_source
-from accounting.tasks import quantify_received
+from accounting.quantification.methodologies import claim_windows
+from accounting.quantification.tasks import quantify_received
+from accounting.record.recording import ingest_events
+from accounting.record.sources import authenticate_source
 from api.after_commit import enqueue_after_commit
 from api.events_schemas import IngestBatchSchema, IngestEventSchema, IngestResultSchema
 from api.ingest.replay import first_sighting
@@ -63,7 +64,8 @@ class IngestEvents(MethodView):
         if len(batch["events"]) > limit:
             raise DomainError("too_many_events", limit=limit)
         valid, rejected = _validated(batch["events"])
-        outcome = ingest_events(g.source, valid, now=utcnow())
+        now = utcnow()
+        outcome = ingest_events(g.source, valid, now=now, window_of=claim_windows(now))
         if outcome.accepted:
             enqueue_after_commit(quantify_received, coalesce_seconds=1.0)
         rejected += [

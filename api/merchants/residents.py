@@ -8,10 +8,15 @@ from api import qr
 from api.actor import current_actor, roles_required
 from api.idempotency import idempotent
 from api.merchants.schemas import (
-    CampaignListArgs, CampaignPageSchema, CampaignSchema, CouponDetailSchema, CouponPageSchema, CouponSchema,
+    CampaignListArgs,
+    CampaignPageSchema,
+    CampaignSchema,
+    CouponDetailSchema,
+    CouponPageSchema,
+    CouponSchema,
 )
-from api.pagination import PageArgs, encode_cursor
 from api.merchants.sealing import seal_soon
+from api.pagination import PageArgs, encode_cursor
 from api.registry.requests import ledger_idempotency
 from config.db_types import utcnow
 from merchants import campaigns, coupons

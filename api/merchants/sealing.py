@@ -1,5 +1,5 @@
 """Sealing the audit records coupon requests append: one task per second, not one per request."""
-from accounting.registry_tasks import seal_audit_log
+from accounting.ledger.tasks import seal_audit_log
 from api.after_commit import enqueue_after_commit
 
 # Claims and redemptions come by the hundred a second at peak. Each appends its audit records

@@ -6,16 +6,23 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 from sqlalchemy import bindparam, select
 
-from accounting import registry
 from accounting.errors import DomainError
-from accounting.models import Account
+from accounting.ledger import retirements
+from accounting.ledger.models import Account
 from api.actor import current_actor, roles_required
-from api.identity.models import User
 from api.idempotency import idempotent
+from api.identity.models import User
 from api.merchants.acting import acting_merchant, acting_merchant_id
 from api.merchants.schemas import (
-    CampaignCreateSchema, CampaignSchema, CouponSchema, MerchantDecisionSchema, MerchantApplySchema, MerchantSchema, StatementArgs,
-    TokenSchema, VerificationSchema,
+    CampaignCreateSchema,
+    CampaignSchema,
+    CouponSchema,
+    MerchantApplySchema,
+    MerchantDecisionSchema,
+    MerchantSchema,
+    StatementArgs,
+    TokenSchema,
+    VerificationSchema,
 )
 from api.merchants.sealing import seal_soon
 from api.messages import title_and_detail
@@ -195,7 +202,7 @@ class MerchantRetirements(MethodView):
         found = acting_merchant(merchant_id)
         if found.account_id is None:
             raise DomainError("merchant_not_approved")
-        retirement = registry.retire(found.account_id, args["amount_g"], args["beneficiary"], args["purpose"],
+        retirement = retirements.retire(found.account_id, args["amount_g"], args["beneficiary"], args["purpose"],
                                      ledger_idempotency(), actor_id=current_actor().user_id)
         seal_soon()
         return retirement_view(retirement)

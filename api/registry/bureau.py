@@ -6,18 +6,32 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 from sqlalchemy import select
 
-from accounting import accounts, issuance, registry, trace
-from accounting.models import Account, AuditRecord, BatchLine, GreenEvent, IssuanceBatch
-from accounting.registry_tasks import issue_approved_batch
-from accounting.verification import verify_registry
+from accounting.issuance import batches as issuance
+from accounting.issuance import revocations, trace
+from accounting.issuance.models import BatchLine, IssuanceBatch
+from accounting.issuance.tasks import issue_approved_batch
+from accounting.ledger import accounts
+from accounting.ledger.models import Account, AuditRecord
+from accounting.ledger.verify import verify_registry
+from accounting.record.models import GreenEvent
 from api.actor import current_actor, roles_required
 from api.after_commit import enqueue_after_commit
 from api.idempotency import idempotent
 from api.pagination import PageArgs, encode_cursor
 from api.registry.requests import ledger_idempotency, seal_after_commit
 from api.registry.schemas import (
-    AccountStateSchema, AuditPageSchema, BatchDetailSchema, BatchPageSchema, BatchSchema, DecisionSchema,
-    ProposeSchema, ReasonSchema, RevocationSchema, RevokeSchema, TraceSchema, VerifySchema,
+    AccountStateSchema,
+    AuditPageSchema,
+    BatchDetailSchema,
+    BatchPageSchema,
+    BatchSchema,
+    DecisionSchema,
+    ProposeSchema,
+    ReasonSchema,
+    RevocationSchema,
+    RevokeSchema,
+    TraceSchema,
+    VerifySchema,
 )
 from config.extensions import db
 
@@ -159,7 +173,7 @@ def _account_action(action):
     @blp.doc(security=SIGNED_IN)
     def post(self, args, number):
         account = accounts.account_by_number(number)
-        changed = getattr(registry, action)(account.id, current_actor().user_id, args["reason"])
+        changed = getattr(accounts, action)(account.id, current_actor().user_id, args["reason"])
         seal_after_commit()
         return changed
 
@@ -181,7 +195,7 @@ class Revocations(MethodView):
     @blp.doc(security=SIGNED_IN)
     def post(self, args):
         """Revoke a serial range: units still held move to revocation; retired ones are reported."""
-        outcome = registry.revoke_range(args["serial_prefix"], args["first"], args["last"], args["reason"],
+        outcome = revocations.revoke_range(args["serial_prefix"], args["first"], args["last"], args["reason"],
                                         ledger_idempotency(), actor_id=current_actor().user_id)
         seal_after_commit()
         return outcome

@@ -3,7 +3,7 @@ from flask import url_for
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
-from accounting import ledger, registry, trace
+from accounting.ledger import history, movement, retirements, transfers
 from api.actor import roles_required
 from api.certificates import retirement_certificate_svg
 from api.idempotency import idempotent
@@ -18,7 +18,7 @@ holders_only = roles_required("resident", "merchant_staff")
 
 
 def retirement_view(retirement) -> dict:
-    ranges = ledger.ranges_of(retirement.transaction_id)
+    ranges = movement.ranges_of(retirement.transaction_id)
     return {
         "id": retirement.id, "number": retirement.number, "amount_g": retirement.amount_g,
         "beneficiary": retirement.beneficiary, "purpose": retirement.purpose, "created_at": retirement.created_at,
@@ -36,7 +36,7 @@ class Transfers(MethodView):
     @blp.doc(security=SIGNED_IN)
     def post(self, args):
         """Send credits from my account to another account by its number (422 when short)."""
-        movement = registry.transfer(acting_account_id(), args["to_account_number"], args["amount_g"],
+        movement = transfers.transfer(acting_account_id(), args["to_account_number"], args["amount_g"],
                                      ledger_idempotency(), actor_id=None, memo=args["memo"])
         seal_after_commit()
         return movement
@@ -51,7 +51,7 @@ class Retirements(MethodView):
     @blp.doc(security=SIGNED_IN)
     def post(self, args):
         """Retire (注销) credits for a beneficiary and purpose; the serials are listed publicly."""
-        retirement = registry.retire(acting_account_id(), args["amount_g"], args["beneficiary"], args["purpose"],
+        retirement = retirements.retire(acting_account_id(), args["amount_g"], args["beneficiary"], args["purpose"],
                                      ledger_idempotency(), actor_id=None)
         seal_after_commit()
         return retirement_view(retirement)
@@ -62,7 +62,7 @@ class PublicRetirement(MethodView):
     @blp.response(200, RetirementSchema)
     def get(self, number):
         """A retirement, public: anyone can check a certificate's number."""
-        return retirement_view(registry.retirement_by_number(number))
+        return retirement_view(retirements.retirement_by_number(number))
 
 
 @blp.route("/retirements/<string:number>/certificate.svg")
@@ -70,7 +70,7 @@ class RetirementCertificate(MethodView):
     @blp.response(200, content_type="image/svg+xml")
     def get(self, number):
         """The retirement certificate (SVG, with a QR code of its public address)."""
-        retirement = registry.retirement_by_number(number)
+        retirement = retirements.retirement_by_number(number)
         view = retirement_view(retirement)
         check_url = url_for("holders.PublicRetirement", number=number, _external=True)
         return retirement_certificate_svg(view, check_url)
@@ -84,7 +84,7 @@ class MyLedger(MethodView):
     @blp.doc(security=SIGNED_IN)
     def get(self, args):
         """My credit movements, newest first: type, signed amount, serial ranges."""
-        lines = trace.movements_of(acting_account_id(), limit=args["limit"] + 1, before_id=args["cursor"])
+        lines = history.movements_of(acting_account_id(), limit=args["limit"] + 1, before_id=args["cursor"])
         more = len(lines) > args["limit"]
         lines = lines[:args["limit"]]
         return {"items": lines, "next_cursor": encode_cursor(lines[-1]["id"]) if more else None}

@@ -1,12 +1,11 @@
 """Turning a request into the registry's plain arguments: the acting account, an idempotency key."""
-import hashlib
 import uuid
 
 from flask import request
 
 from accounting.errors import DomainError
-from accounting.ledger import Idempotency
-from accounting.registry_tasks import seal_audit_log
+from accounting.ledger.idempotency import Idempotency, request_hash
+from accounting.ledger.tasks import seal_audit_log
 from api.actor import current_actor
 from api.after_commit import enqueue_after_commit
 from api.merchants.acting import acting_merchant
@@ -26,8 +25,13 @@ def acting_account_id() -> int:
 def ledger_idempotency() -> Idempotency:
     """Every movement carries a key (invariant 7): the client's Idempotency-Key, or a fresh one."""
     key = request.headers.get("Idempotency-Key") or f"auto-{uuid.uuid4()}"
-    digest = hashlib.sha256(request.method.encode() + request.path.encode() + request.get_data(cache=True))
-    return Idempotency(f"user:{current_actor().user_id}", key, digest.hexdigest())
+    return Idempotency(idempotency_scope(), key, request_hash(request.method, request.path,
+                                                              request.get_data(cache=True)))
+
+
+def idempotency_scope() -> str:
+    """Whose keys these are: a user's keys never meet another's (the API's replay store uses it too)."""
+    return f"user:{current_actor().user_id}"
 
 
 def seal_after_commit() -> None:

@@ -1,6 +1,7 @@
 """Registry schemas: batches, transfers, retirements, traces, ledger lines, audit records."""
 import marshmallow as ma
 
+from accounting.ledger import serials
 from api.events_schemas import EventSchema
 from api.schemas_common import LocalDateTime, TrimmedString
 
@@ -154,7 +155,7 @@ class AuditPageSchema(ma.Schema):
 
 
 class RevokeSchema(ma.Schema):
-    serial_prefix = ma.fields.String(required=True, validate=ma.validate.Regexp(r"^BZ-[A-Z0-9]+-\d{8}-\d{4}$"))
+    serial_prefix = ma.fields.String(required=True, validate=ma.validate.Regexp(serials.PREFIX))
     first = ma.fields.Integer(required=True, strict=True, validate=ma.validate.Range(1, 10**12))
     last = ma.fields.Integer(required=True, strict=True, validate=ma.validate.Range(1, 10**12))
     reason = TrimmedString(required=True, validate=ma.validate.Length(1, 200))

@@ -4,13 +4,15 @@ import uuid
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
-from accounting import accounts, recording, sources
 from accounting.errors import NotFound
-from accounting.models import GreenEvent
-from accounting.tasks import quantify_received
+from accounting.ledger import accounts
+from accounting.quantification import methodologies
+from accounting.quantification.tasks import quantify_received
+from accounting.record import recording, sources, summary
+from accounting.record.models import GreenEvent
 from api import qr
-from api.after_commit import enqueue_after_commit
 from api.actor import current_actor, roles_required
+from api.after_commit import enqueue_after_commit
 from api.events_schemas import AcceptedEventSchema, EventListArgs, EventPageSchema, EventSchema, TripSchema
 from api.idempotency import idempotent
 from api.identity.models import User
@@ -35,7 +37,7 @@ class Me(MethodView):
         actor = current_actor()
         user = db.session.get(User, actor.user_id)
         account = accounts.account_of_holder(actor.holder_id) if actor.holder_id else None
-        return {"user": user, "account": accounts.account_summary(account) if account else None}
+        return {"user": user, "account": summary.account_summary(account) if account else None}
 
 
 @blp.route("/me/trips")
@@ -49,7 +51,9 @@ class Trips(MethodView):
         """Report a trip the app measured; it waits as `received` until quantified."""
         actor = current_actor()
         external_id = trip.pop("external_id", None) or f"app-{uuid.uuid4()}"
-        event, created = recording.record_trip(actor.account_id, trip, external_id, now=utcnow())
+        now = utcnow()
+        event, created = recording.record_trip(actor.account_id, trip, external_id, now=now,
+                                               window_of=methodologies.claim_windows(now))
         if created:
             enqueue_after_commit(quantify_received, coalesce_seconds=1.0)
         return event

@@ -1,0 +1,86 @@
+"""管理: revoking a range of a batch's serial numbers (fraud found after issuance).
+
+What holders still have of the range moves to the revocation account, revoked, one movement
+per holder; what was already retired or revoked is reported, not touched (invariant 6).
+Frozen accounts are revoked from too.
+"""
+from sqlalchemy import and_, select
+
+from accounting.errors import DomainError, NotFound
+from accounting.issuance.models import IssuanceBatch
+from accounting.ledger import audit
+from accounting.ledger.accounts import system_account_id
+from accounting.ledger.idempotency import Idempotency
+from accounting.ledger.models import CreditBlock, JournalTransaction
+from accounting.ledger.movement import Audit, Within, lock_accounts, move, ranges_of
+from config.extensions import db
+
+
+def revoke_range(serial_prefix: str, first: int, last: int, reason: str, idempotency: Idempotency, *,
+                 actor_id: int) -> dict:
+    """Revoke units first..last of a batch; a replay with the key answers as the first call did."""
+    batch = db.session.scalar(select(IssuanceBatch).where(IssuanceBatch.serial_prefix == serial_prefix))
+    if batch is None or first < 1 or last < first:
+        raise NotFound("serial_not_found")
+    in_range = and_(CreditBlock.batch_id == batch.id, CreditBlock.status != "split",
+                    CreditBlock.first_serial <= last, CreditBlock.last_serial >= first)
+    earlier = _revocations_keyed(idempotency)
+    if earlier:  # invariant 7: a replay answers as the first call did; another request is refused
+        if any(t.request_hash != idempotency.request_hash for t in earlier):
+            raise DomainError("idempotency_key_reused")
+        return _first_answer(batch.serial_prefix, first, last, in_range, earlier)
+    revocation_id = system_account_id("revocation")
+    # Lock the range's holders before trusting what they hold: units moved on between an unlocked
+    # read and the lock would leave a holder with nothing to revoke (an empty movement, refused)
+    # and their new holder's units unrevoked. Read again until every holder read is locked.
+    locked: set[int] = set()
+    while True:
+        pieces = db.session.execute(select(CreditBlock.account_id, CreditBlock.status, CreditBlock.first_serial,
+                                           CreditBlock.last_serial).where(in_range)).all()
+        holders = {p.account_id for p in pieces if p.status == "active"}
+        if holders <= locked:
+            break
+        locked |= holders
+        lock_accounts(locked | {revocation_id})
+    not_moved = _final_units(pieces, first, last)
+    revoked, transactions = 0, []
+    for account_id in sorted(holders):
+        moved = move("revoke", account_id, revocation_id, None, idempotency.for_part(str(account_id)),
+                     actor_id=actor_id, memo=reason[:200], status="revoked", within=Within(batch.id, first, last),
+                     sender_may_be_frozen=True,
+                     audit=Audit(actor=audit.actor_label(actor_id), subject=f"batch:{batch.serial_prefix}",
+                                 payload={"reason": reason}))
+        revoked += moved.amount_g
+        transactions.append(moved.transaction_id)
+    return {"batch": batch.serial_prefix, "first": first, "last": last, "revoked_g": revoked,
+            "not_moved_g": not_moved, "transactions": transactions}
+
+
+def _final_units(pieces, first: int, last: int) -> dict[str, int]:
+    """Units of the range already retired or revoked, by status."""
+    final: dict[str, int] = {}
+    for piece in pieces:
+        if piece.status in ("retired", "revoked"):
+            final[piece.status] = final.get(piece.status, 0) + min(piece.last_serial, last) - max(
+                piece.first_serial, first) + 1
+    return final
+
+
+def _revocations_keyed(idempotency: Idempotency) -> list[JournalTransaction]:
+    """The per-holder transactions an earlier revocation with this key made (key:holder)."""
+    return list(db.session.scalars(select(JournalTransaction).where(
+        JournalTransaction.kind == "revoke", JournalTransaction.idempotency_scope == idempotency.scope,
+        JournalTransaction.idempotency_key.startswith(f"{idempotency.key}:", autoescape=True))
+        .order_by(JournalTransaction.id)))
+
+
+def _first_answer(prefix: str, first: int, last: int, in_range, earlier: list[JournalTransaction]) -> dict:
+    """What the first call answered: its own revocations, and what it found retired or revoked."""
+    revoked = sum(r.units for t in earlier for r in ranges_of(t.id))
+    pieces = db.session.execute(select(CreditBlock.status, CreditBlock.first_serial, CreditBlock.last_serial)
+                                .where(in_range, CreditBlock.status.in_(("retired", "revoked")))).all()
+    not_moved = _final_units(pieces, first, last)
+    not_moved["revoked"] = not_moved.get("revoked", 0) - revoked  # those are the first call's own
+    return {"batch": prefix, "first": first, "last": last, "revoked_g": revoked,
+            "not_moved_g": {status: grams for status, grams in not_moved.items() if grams},
+            "transactions": [t.id for t in earlier]}

@@ -1,0 +1,64 @@
+"""Tracing units: from a serial number back to its batch, holders and the actions behind it."""
+from sqlalchemy import select
+
+from accounting.errors import NotFound
+from accounting.issuance.models import IssuanceBatch
+from accounting.ledger.models import Account, BlockMovement, CreditBlock, JournalTransaction
+from accounting.ledger.serials import parse_unit
+from accounting.record.models import GreenEvent
+from config.extensions import db
+
+
+def parse_serial(serial: str) -> tuple[str, int]:
+    parsed = parse_unit(serial)
+    if parsed is None:
+        raise NotFound("serial_not_found")
+    return parsed
+
+
+def trace_unit(serial: str) -> dict:
+    """The batch, the block holding the unit now, every holder in order, and the event behind it."""
+    prefix, number = parse_serial(serial)
+    batch = db.session.scalar(select(IssuanceBatch).where(IssuanceBatch.serial_prefix == prefix))
+    if batch is None or not 1 <= number <= batch.quantity_g or batch.status != "issued":
+        raise NotFound("serial_not_found")
+    block = db.session.scalar(select(CreditBlock).where(
+        CreditBlock.batch_id == batch.id, CreditBlock.status != "split",
+        CreditBlock.first_serial <= number, CreditBlock.last_serial >= number))
+    lineage = _lineage(block)
+    holders = db.session.execute(
+        select(JournalTransaction.id, JournalTransaction.kind, JournalTransaction.created_at,
+               BlockMovement.to_account_id, Account.number, Account.kind)
+        .join(BlockMovement, BlockMovement.transaction_id == JournalTransaction.id)
+        .join(Account, Account.id == BlockMovement.to_account_id)
+        .where(BlockMovement.block_id.in_([b.id for b in lineage])).order_by(JournalTransaction.id)
+    ).all()
+    # The units were issued to the first holder: the root block's line (it may have moved on whole since).
+    root, issued_to = lineage[-1], holders[0][3]
+    return {
+        "serial": serial, "batch": batch, "block": block,
+        "holders": [{"transaction_id": h[0], "type": h[1], "at": h[2], "account_number": h[4],
+                     "account_kind": h[5]} for h in holders],
+        "event": _event_behind(batch.id, issued_to, root.first_serial, number),
+    }
+
+
+def _lineage(block: CreditBlock) -> list[CreditBlock]:
+    """The block and the blocks it was split from, newest first."""
+    chain = [block]
+    while chain[-1].parent_id is not None:
+        chain.append(db.session.get(CreditBlock, chain[-1].parent_id))
+    return chain
+
+
+def _event_behind(batch_id: int, account_id: int, first_serial: int, number: int) -> GreenEvent:
+    """Units of an account's line are its reductions laid end to end in event order."""
+    offset = number - first_serial
+    running = 0
+    events = db.session.scalars(select(GreenEvent).where(
+        GreenEvent.issuance_batch_id == batch_id, GreenEvent.account_id == account_id).order_by(GreenEvent.id))
+    for event in events:
+        running += event.reduction_g
+        if offset < running:
+            return event
+    raise NotFound("serial_not_found")  # only reachable if the registry is inconsistent

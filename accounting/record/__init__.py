@@ -1,0 +1,1 @@
+"""The record (记录): data sources and residents' consent, and the green actions they report."""
