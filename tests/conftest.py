@@ -30,8 +30,8 @@ TEST_SETTINGS = {
     # Argon2 at its lightest: the suite registers hundreds of users.
     "ARGON2_TIME_COST": "1",
     "ARGON2_MEMORY_KIB": "1024",
-    # Quantification runs in-process right after each commit; tests/test_worker.py runs a
-    # real Celery worker for the queued path.
+    # Quantification runs in-process right after each commit; a test of
+    # tests/test_quantification_pipeline.py runs a real Celery worker for the queued path.
     "CELERY_TASKS_IN_PROCESS": "true",
 }
 

@@ -82,7 +82,7 @@ REGISTRY_TABLES = ("audit_records", "block_movements", "credit_blocks", "retirem
 def reset_registry() -> None:
     """Empty the registry and the record but keep the accounts, back at 0 g and unfrozen.
 
-    Cheaper than empty_database() (a handful of tables), for a test that starts over many
+    Cheaper than conftest._clean_state (a handful of tables), for a test that starts over many
     times, such as a Hypothesis state machine between examples. The journal, blocks and audit
     log refuse row deletes (their PostgreSQL guards), so this truncates them.
     """

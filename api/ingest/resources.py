@@ -11,7 +11,7 @@ from accounting.quantification.methodologies import claim_windows
 from accounting.quantification.tasks import quantify_received
 from accounting.record.recording import ingest_events
 from accounting.record.sources import authenticate_source
-from api.after_commit import enqueue_after_commit
+from api.after_commit import QUANTIFY_WINDOW_SECONDS, enqueue_after_commit
 from api.events_schemas import IngestBatchSchema, IngestEventSchema, IngestResultSchema
 from api.ingest.replay import first_sighting
 from api.messages import field_message, localize_errors
@@ -67,7 +67,7 @@ class IngestEvents(MethodView):
         now = utcnow()
         outcome = ingest_events(g.source, valid, now=now, window_of=claim_windows(now))
         if outcome.accepted:
-            enqueue_after_commit(quantify_received, coalesce_seconds=1.0)
+            enqueue_after_commit(quantify_received, coalesce_seconds=QUANTIFY_WINDOW_SECONDS)
         rejected += [
             {"index": index, "errors": {name: [field_message(code)] for name, code in errors.items()},
              "reasons": errors}

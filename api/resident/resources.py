@@ -12,7 +12,7 @@ from accounting.record import recording, sources, summary
 from accounting.record.models import GreenEvent
 from api import qr
 from api.actor import current_actor, roles_required
-from api.after_commit import enqueue_after_commit
+from api.after_commit import QUANTIFY_WINDOW_SECONDS, enqueue_after_commit
 from api.events_schemas import AcceptedEventSchema, EventListArgs, EventPageSchema, EventSchema, TripSchema
 from api.idempotency import idempotent
 from api.identity.models import User
@@ -55,7 +55,7 @@ class Trips(MethodView):
         event, created = recording.record_trip(actor.account_id, trip, external_id, now=now,
                                                window_of=methodologies.claim_windows(now))
         if created:
-            enqueue_after_commit(quantify_received, coalesce_seconds=1.0)
+            enqueue_after_commit(quantify_received, coalesce_seconds=QUANTIFY_WINDOW_SECONDS)
         return event
 
 
