@@ -11,6 +11,7 @@ import psycopg
 import pytest
 import redis
 import sqlalchemy as sa
+from sqlalchemy.engine import make_url
 
 from accounting.ledger import ensure_system_accounts, forget_cached_ids
 from accounting.methodologies import seed_default_methodologies
@@ -36,6 +37,12 @@ TEST_SETTINGS = {
 }
 
 
+def url_for_database(name: str) -> str:
+    """ADMIN_URL naming another database, whether it reaches the server by host and port or by
+    a unix socket (`postgresql://postgres@/postgres?host=/socket/dir`)."""
+    return make_url(ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+
+
 def _missing(service: str, how: str, error: Exception):
     message = f"{service} is not reachable ({error}); start it with: {how}"
     if IN_CI:
@@ -57,8 +64,7 @@ def postgres_database(worker_id):
     with admin:
         admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         admin.execute(f'CREATE DATABASE "{name}"')
-    url = ADMIN_URL.rsplit("/", 1)[0] + "/" + name
-    yield url
+    yield url_for_database(name)
     with psycopg.connect(ADMIN_URL, autocommit=True) as admin:
         admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
