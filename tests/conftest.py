@@ -1,7 +1,8 @@
 """Test fixtures: a PostgreSQL database per xdist worker built by the migrations, real Redis.
 
 Services: TEST_DATABASE_URL (default postgresql://postgres@127.0.0.1:5432/postgres, used
-as the admin connection that creates `bz_test_<worker>`), TEST_REDIS_URL (default
+as the admin connection that creates `bz_test_<worker>`; platform/test.sh points it at an
+embedded PostgreSQL's unix socket when nothing answers there), TEST_REDIS_URL (default
 redis://127.0.0.1:6379). Without them the tests that need them skip, saying how to start
 them; under CI=true a missing service fails the run instead.
 """
@@ -22,7 +23,8 @@ ADMIN_URL = os.environ.get("TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379")
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
-START_POSTGRES = "pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start"
+START_POSTGRES = ("pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start "
+                  "(outside CI, platform/test.sh starts an embedded PostgreSQL instead)")
 START_REDIS = 'redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no'
 
 TEST_SETTINGS = {
