@@ -7,7 +7,7 @@ from api.after_commit import discard_after_commit, run_after_commit
 from api.problems import ProblemApi, problem_response, register_problem_handlers
 from config.celery import celery_init_app
 from config.extensions import db, jwt, limiter, migrate, redis_store
-from config.settings import INSTANCE_DIR, load_settings
+from config.settings import INSTANCE_DIR, load_settings, with_database
 
 SECURITY_SCHEMES = {
     "bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"},
@@ -21,9 +21,9 @@ SECURITY_SCHEMES = {
 
 def create_app(environ: dict | None = None, **overrides) -> Flask:
     """Build the app from `environ` (default: the process environment) plus config overrides."""
-    app = Flask("binzhou_carbon", instance_path=str(INSTANCE_DIR))
-    app.config.update(load_settings(os.environ if environ is None else environ, **overrides))
-    INSTANCE_DIR.mkdir(exist_ok=True)  # the embedded SQLite file lives here
+    settings = load_settings(os.environ if environ is None else environ, **overrides)
+    app = Flask("binzhou_carbon", instance_path=settings["INSTANCE_PATH"])
+    app.config.update(with_database(settings))  # DATABASE_URL unset: the embedded PostgreSQL starts here
     app.json.ensure_ascii = False
     app.json.sort_keys = False
 

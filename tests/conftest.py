@@ -1,7 +1,8 @@
 """Test fixtures: a PostgreSQL database per xdist worker built by the migrations, real Redis.
 
 Services: TEST_DATABASE_URL (default postgresql://postgres@127.0.0.1:5432/postgres, used
-as the admin connection that creates `bz_test_<worker>`), TEST_REDIS_URL (default
+as the admin connection that creates `bz_test_<worker>`; platform/test.sh points it at an
+embedded PostgreSQL's unix socket when nothing answers there), TEST_REDIS_URL (default
 redis://127.0.0.1:6379). Without them the tests that need them skip, saying how to start
 them; under CI=true a missing service fails the run instead.
 """
@@ -11,6 +12,7 @@ import psycopg
 import pytest
 import redis
 import sqlalchemy as sa
+from sqlalchemy.engine import make_url
 
 from accounting.ledger.accounts import ensure_system_accounts, forget_cached_ids
 from accounting.quantification.methodologies import seed_default_methodologies
@@ -21,7 +23,8 @@ ADMIN_URL = os.environ.get("TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379")
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
-START_POSTGRES = "pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start"
+START_POSTGRES = ("pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start "
+                  "(outside CI, platform/test.sh starts an embedded PostgreSQL instead)")
 START_REDIS = 'redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no'
 
 TEST_SETTINGS = {
@@ -34,6 +37,12 @@ TEST_SETTINGS = {
     # tests/test_quantification_pipeline.py runs a real Celery worker for the queued path.
     "CELERY_TASKS_IN_PROCESS": "true",
 }
+
+
+def url_for_database(name: str) -> str:
+    """ADMIN_URL naming another database, whether it reaches the server by host and port or by
+    a unix socket (`postgresql://postgres@/postgres?host=/socket/dir`)."""
+    return make_url(ADMIN_URL).set(database=name).render_as_string(hide_password=False)
 
 
 def _missing(service: str, how: str, error: Exception):
@@ -57,8 +66,7 @@ def postgres_database(worker_id):
     with admin:
         admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         admin.execute(f'CREATE DATABASE "{name}"')
-    url = ADMIN_URL.rsplit("/", 1)[0] + "/" + name
-    yield url
+    yield url_for_database(name)
     with psycopg.connect(ADMIN_URL, autocommit=True) as admin:
         admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 

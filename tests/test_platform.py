@@ -1,10 +1,11 @@
 """Operating the platform: migrations, health, the OpenAPI document, settings, the account QR,
-phone masking in logs (DOMAIN.md §4), and the embedded mode (SQLite, no Redis)."""
+phone masking in logs (DOMAIN.md §4), and the embedded mode (PostgreSQL from a wheel, no Redis)."""
 import io
 import json
 import logging
 import os
 
+import psutil
 import psycopg
 import pytest
 import sqlalchemy as sa
@@ -16,10 +17,11 @@ from PIL import Image
 
 from api import create_app
 from api.log_masking import PhoneMaskingFilter, mask_phones
+from config import embedded_postgres
 from config.extensions import db, limiter
 from config.settings import ConfigurationError, load_settings
-from tests.conftest import ADMIN_URL, TEST_SETTINGS, build_app
-from tests.support import ApiClient, SourceClient
+from tests.conftest import ADMIN_URL, TEST_SETTINGS, build_app, url_for_database
+from tests.support import RESIDENT_PASSWORD, ApiClient, SourceClient
 
 PROBLEM = "application/problem+json"
 
@@ -47,7 +49,7 @@ def fresh_postgres():
         admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         admin.execute(f'CREATE DATABASE "{name}"')
         admin.execute(f'ALTER DATABASE "{name}" SET lock_timeout = \'20s\'')  # a lock wait fails, never hangs
-    yield ADMIN_URL.rsplit("/", 1)[0] + "/" + name
+    yield url_for_database(name)
     with psycopg.connect(ADMIN_URL, autocommit=True) as admin:
         admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
@@ -87,12 +89,6 @@ def check_migrations_round_trip(app):
 
 def test_postgres_migrations_match_the_models_and_go_down_and_up(fresh_postgres, restore_shared_extensions):
     check_migrations_round_trip(build_app(fresh_postgres, None))
-
-
-# SQLite cannot reflect expression indexes; the PostgreSQL test above compares those.
-@pytest.mark.filterwarnings("ignore:.*expression-based index")
-def test_sqlite_migrations_match_the_models_and_go_down_and_up(tmp_path, restore_shared_extensions):
-    check_migrations_round_trip(build_app(f"sqlite:///{tmp_path / 'embedded.db'}", None))
 
 
 # --- health and documentation --------------------------------------------------------------------
@@ -138,18 +134,33 @@ REAL = {"APP_ENV": "production", "SECRET_KEY": "s3cret-" + "x" * 40, "JWT_SECRET
         "DATABASE_URL": "postgresql://carbon:pw@db.internal:5432/carbon", "REDIS_URL": "redis://cache:6379/0"}
 
 
-def test_production_refuses_defaults_and_sqlite():
+def test_production_refuses_defaults_and_the_embedded_database(tmp_path):
+    embedded = {"APP_ENV": "production", "INSTANCE_PATH": str(tmp_path)}
     with pytest.raises(ConfigurationError) as refused:
-        load_settings({"APP_ENV": "production"})
-    for complaint in ("SECRET_KEY", "JWT_SECRET_KEY", "SQLite", "REDIS_URL"):
+        load_settings(embedded)
+    for complaint in ("SECRET_KEY", "JWT_SECRET_KEY", "DATABASE_URL is unset", "REDIS_URL"):
         assert complaint in str(refused.value)
-    for missing in ("SECRET_KEY", "JWT_SECRET_KEY", "REDIS_URL"):
+    for missing in ("SECRET_KEY", "JWT_SECRET_KEY", "DATABASE_URL", "REDIS_URL"):
         with pytest.raises(ConfigurationError, match=missing):
-            load_settings({k: v for k, v in REAL.items() if k != missing})
-    with pytest.raises(ConfigurationError, match="SQLite"):
-        load_settings(REAL | {"DATABASE_URL": "sqlite:////srv/carbon.db"})
+            load_settings({k: v for k, v in REAL.items() if k != missing} | {"INSTANCE_PATH": str(tmp_path)})
     with pytest.raises(ConfigurationError):
-        create_app({"APP_ENV": "production"})
+        create_app(embedded)
+    assert list(tmp_path.iterdir()) == []  # refused before any server started
+
+
+@pytest.mark.parametrize("app_env", ["development", "production"])
+def test_only_postgresql_database_urls_are_taken(app_env):
+    for url in ("sqlite:////srv/carbon.db", "mysql://carbon:pw@db/carbon", "postgresql+asyncpg://carbon:pw@db/carbon"):
+        with pytest.raises(ConfigurationError, match="PostgreSQL URL") as refused:
+            load_settings(REAL | {"APP_ENV": app_env, "DATABASE_URL": url})
+        assert "pw" not in str(refused.value)  # the URL's password is never echoed
+
+
+def test_an_app_given_a_database_url_starts_no_embedded_server(postgres_database, tmp_path,
+                                                                restore_shared_extensions):
+    app = create_app(TEST_SETTINGS | {"DATABASE_URL": postgres_database, "INSTANCE_PATH": str(tmp_path)})
+    assert app.config["SQLALCHEMY_DATABASE_URI"] == "postgresql+psycopg://" + postgres_database.split("://", 1)[1]
+    assert app.instance_path == str(tmp_path) and list(tmp_path.iterdir()) == []
 
 
 def test_production_runs_with_real_secrets_postgres_and_redis():
@@ -216,7 +227,7 @@ def test_masking_filter_covers_messages_arguments_and_tracebacks():
     assert "Traceback" in output and "RuntimeError" in output
 
 
-def test_the_app_masks_phones_in_the_process_logs(tmp_path, caplog, restore_shared_extensions):
+def test_the_app_masks_phones_in_the_process_logs(postgres_database, caplog, restore_shared_extensions):
     stream = io.StringIO()
     process_handler = logging.StreamHandler(stream)  # e.g. gunicorn's, there before the app
     process_handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
@@ -224,7 +235,7 @@ def test_the_app_masks_phones_in_the_process_logs(tmp_path, caplog, restore_shar
     root.addHandler(process_handler)
     caplog.set_level(logging.INFO)
     try:
-        create_app(TEST_SETTINGS | {"DATABASE_URL": f"sqlite:///{tmp_path / 'log.db'}"})
+        create_app(TEST_SETTINGS | {"DATABASE_URL": postgres_database})
         # The app put its filter on the handler itself, not merely on some handler before it...
         assert any(isinstance(f, PhoneMaskingFilter) for f in process_handler.filters)
         logging.getLogger("api.test").info("resident %s signed in", "13812345678")
@@ -243,9 +254,31 @@ def test_the_app_masks_phones_in_the_process_logs(tmp_path, caplog, restore_shar
 
 # --- embedded mode ---------------------------------------------------------------------------------
 
-def test_embedded_mode_runs_on_sqlite_without_redis(tmp_path, restore_shared_extensions):
-    app = build_app(f"sqlite:///{tmp_path / 'embedded.db'}", None)
+def stop_embedded(app, pgdata) -> None:
+    """Close the app's connections, stop its server and wait (bounded) until the postmaster is gone."""
+    postmaster = int((pgdata / "postmaster.pid").read_text().split()[0])
+    with app.app_context():
+        db.session.remove()
+        db.engine.dispose()
+    embedded_postgres.stop(pgdata)
     try:
+        psutil.Process(postmaster).wait(timeout=10)
+    except psutil.NoSuchProcess:
+        pass
+
+
+def test_embedded_mode_runs_postgresql_from_the_wheel_without_redis(tmp_path, restore_shared_extensions):
+    pgdata = tmp_path / "postgres"
+    environ = TEST_SETTINGS | {"INSTANCE_PATH": str(tmp_path)}  # neither DATABASE_URL nor REDIS_URL
+    app = create_app(environ)
+    try:
+        with app.app_context():
+            upgrade()
+            assert db.session.scalar(sa.text("SHOW server_version")).startswith("18.")
+            assert db.session.scalar(sa.text("SELECT current_database()")) == "binzhou"
+            assert schema_drift() == []
+            db.session.remove()
+        assert (pgdata / "PG_VERSION").exists()
         assert app.extensions["redis"] is None
         ready = app.test_client().get("/readyz").get_json()
         assert ready == {"status": "ready", "checks": {"database": "ok", "redis": "not configured (embedded mode)"}}
@@ -267,8 +300,19 @@ def test_embedded_mode_runs_on_sqlite_without_redis(tmp_path, restore_shared_ext
         assert replayed.status_code == 401 and replayed.mimetype == PROBLEM
         assert replayed.get_json(force=True)["code"] == "replayed_request"
 
+        # Quantified in-process, right after each commit.
         events = api.http.get("/api/v1/me/events", headers=resident.auth()).get_json()["items"]
-        assert sorted((e["source"], e["mode"]) for e in events) == [("APP", "bike"), ("BZBIKE", "bike")]
+        assert sorted((e["source"], e["mode"], e["status"]) for e in events) == [
+            ("APP", "bike", "quantified"), ("BZBIKE", "bike", "quantified")]
     finally:
-        with app.app_context():
-            db.engine.dispose()
+        stop_embedded(app, pgdata)
+    assert not (pgdata / "postmaster.pid").exists()
+
+    # Started again, the server finds the data of the first run.
+    again = create_app(environ)
+    try:
+        signed_in = again.test_client().post("/api/v1/auth/login",
+                                             json={"phone": resident.phone, "password": RESIDENT_PASSWORD})
+        assert signed_in.status_code == 200
+    finally:
+        stop_embedded(again, pgdata)
