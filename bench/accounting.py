@@ -5,7 +5,7 @@
 2. `--events` realistic `received` events (trips by bus/metro/bike/ev/walk over the last
    six Asia/Shanghai days, a few drop-offs, a few implausible or overlapping trips) are
    COPYed into green_events, timed: that COPY is the baseline, same rows, same run.
-3. The worker code path, accounting.tasks.quantify_received, run in `--workers` fresh
+3. The worker code path, accounting.quantification.tasks.quantify_received, run in `--workers` fresh
    processes (each what a Celery worker runs; 2 by default, as the Procfile's worker runs
    CELERY_CONCURRENCY=2), timed. Target: >= 50% of the COPY rate.
    Each process's peak RSS (ru_maxrss) is printed with its RSS before quantifying and
@@ -52,7 +52,7 @@ STEP_M = 0.72
 def prepare(database_url: str, residents: int, chunk: int = 5000) -> tuple[list[int], int, int]:
     """File the two sources (accounting.sources.file_source) and open `residents` accounts that authorized both.
 
-    The first resident goes through accounting.accounts.open_resident_account and
+    The first resident goes through accounting.ledger.accounts.open_resident_account and
     authorize_source; the rest are the same rows written set-based, `chunk` per commit
     (the one-by-one path takes ~4 ms a resident): a resident holder in 滨城区, its holder
     account with a fresh Luhn-checked number and a zero balance, and both grants.
@@ -203,7 +203,7 @@ def _rss_kib() -> int:
 
 
 def quantifier(database_url: str, ready, go, results) -> None:
-    """One worker process: the app, then accounting.tasks.quantify_received exactly as Celery calls it."""
+    """One worker process: the app, then accounting.quantification.tasks.quantify_received exactly as Celery calls it."""
     from sqlalchemy import text
 
     from accounting.quantification.tasks import quantify_received
@@ -370,7 +370,7 @@ def main():
                                                "capped_g", "implausible_count", "over_cap"))
     print(f"quantify: {quantified:,} events in {quantify_seconds:.2f} s = {rate:,.0f} events/s "
           f"({args.workers} worker process{'es' if args.workers > 1 else ''} running "
-          f"accounting.tasks.quantify_received; per process: "
+          f"accounting.quantification.tasks.quantify_received; per process: "
           + ", ".join(f"{r['events']:,} in {r['seconds']:.1f} s, {r['cpu']:.1f} s of it on its own CPU"
                       for r in reports) + ")")
     print(f"COPY    : {args.events:,} rows in {copy_seconds:.2f} s = {copy_rate:,.0f} rows/s (same table, same run)")

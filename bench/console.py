@@ -1,14 +1,14 @@
 """Benchmark the audit console's pages on a populated registry (issue: the bureau's console).
 
 1. A fresh migrated database; `--accounts` resident accounts across Binzhou's districts (the
-   first opened by accounting.accounts.open_resident_account, the rest the same rows written
+   first opened by accounting.ledger.accounts.open_resident_account, the rest the same rows written
    set-based); a transit and a recycling source filed.
 2. `--events` green events COPYed in over the last 14 Asia/Shanghai days: trips by every
    mode and drop-offs of every category, quantified under TRIP/RECYCLE v1 (a few capped,
    a few rejected), each with its rationale.
-3. The real code paths make the registry: accounting.registry_tasks.run_issuance_day issues
+3. The real code paths make the registry: accounting.issuance.tasks.run_issuance_day issues
    ten days (batches, blocks, journal) and proposes one more that waits for an auditor;
-   accounting.registry transfers, retirements and one revocation; merchants applied and
+   accounting.ledger transfers, retirements and one revocation; merchants applied and
    approved; an auditor user; the audit log sealed.
 4. Each console page, fetched with the Flask test client signed in as that auditor (session
    cookie, as a browser would), once to warm up and then `--runs` times: median and max

@@ -2,7 +2,7 @@
 
 1. Setup, set-based SQL and the services: `--residents` resident holders, accounts and users
    (set-based); three quantified trips each of yesterday (Asia/Shanghai), issued by the real
-   path, accounting.registry_tasks.run_issuance_day; `--merchants` merchants filed by
+   path, accounting.issuance.tasks.run_issuance_day; `--merchants` merchants filed by
    merchants.applications.apply and approved by .approve; one hot campaign and
    `--campaigns` campaigns spread over the merchants, made by merchants.campaigns.create;
    one cashier per merchant. Access tokens are minted in-process with the claims

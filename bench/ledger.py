@@ -1,15 +1,15 @@
 """Benchmark the registry (issue: the ledger on PostgreSQL).
 
 1. A fresh migrated database; `--accounts` resident accounts (the first opened by
-   accounting.accounts.open_resident_account, the rest the same rows written set-based).
+   accounting.ledger.accounts.open_resident_account, the rest the same rows written set-based).
 2. Issuance: `--reductions` quantified TRIP v1 reductions of one Asia/Shanghai day
    (yesterday) spread over the accounts are written set-based, then the real code path,
-   accounting.registry_tasks.run_issuance_day (propose + auto-approve + issue), is timed.
+   accounting.issuance.tasks.run_issuance_day (propose + auto-approve + issue), is timed.
    Target: 1,000,000 reductions in under a minute. The audit log is sealed and every
-   invariant of accounting.verification.verify_registry is checked.
+   invariant of accounting.ledger.verify.verify_registry is checked.
 3. Transfers: `--workers` processes (each its own app, app context and connection, as a
    gunicorn worker would have; processes, not threads, so the GIL is not what is measured),
-   each calling accounting.registry.transfer + commit back to back with a fresh idempotency
+   each calling accounting.ledger.transfers.transfer + commit back to back with a fresh idempotency
    key per transfer, 1..`--max-amount` g, (a) between random pairs of all the accounts,
    (b) between random pairs of the first `--hot` accounts.
 4. Baseline, same server, same run: pgbench with as many clients running a bare
@@ -154,7 +154,7 @@ def print_report(title: str, report: list[dict], seal_seconds: float, verify_sec
 
 def _worker(database_url, accounts, rows, seed, barrier, plan, seconds, max_amount, results):
     """One process: for each slice of `plan`, back to back for `seconds`, either
-    "transfer": accounting.registry.transfer between a random pair + db.session.commit(), or
+    "transfer": accounting.ledger.transfers.transfer between a random pair + db.session.commit(), or
     "bare": pgbench's bare transaction (two random rows of bench_two_rows, in id order) through
     the same session (driver statements + db.session.commit()): the floor of any Python service."""
     from accounting.errors import DomainError

@@ -1,13 +1,12 @@
 """Unbound extension instances, bound to an app by the app factory."""
 import redis
 from flask import current_app
+from flask_jwt_extended import JWTManager
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import MetaData
-
-from config.verified_tokens import VerifiedTokenJWTManager
 
 # Stable constraint names, so migrations can address them.
 NAMING_CONVENTION = {
@@ -20,7 +19,7 @@ NAMING_CONVENTION = {
 
 db = SQLAlchemy(metadata=MetaData(naming_convention=NAMING_CONVENTION))
 migrate = Migrate(compare_type=True)
-jwt = VerifiedTokenJWTManager()
+jwt = JWTManager()
 
 
 def driver_connection():

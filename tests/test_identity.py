@@ -1,7 +1,6 @@
 """Sign-up, sign-in, tokens, staff users and filed sources (API.md "Auth"; DOMAIN.md §4)."""
 import json
 import re
-import time
 
 import sqlalchemy as sa
 
@@ -151,8 +150,8 @@ def test_logout_with_the_refresh_token_ends_the_sessions_access_tokens(api):
     assert api.http.get(ME, headers=resident.auth()).status_code == 200
 
 
-def test_a_token_already_verified_is_still_refused_once_it_expires(app, api):
-    """Verified tokens are kept per process (config/verified_tokens.py); expiry is not."""
+def test_an_expired_token_is_refused(app, api):
+    """Expiry is checked on every request: a token past its `exp` is refused, however valid its signature."""
     from datetime import timedelta
 
     from flask_jwt_extended import create_access_token, decode_token
@@ -160,31 +159,18 @@ def test_a_token_already_verified_is_still_refused_once_it_expires(app, api):
     resident = api.register()
     with app.app_context():
         claims = decode_token(resident.access_token)
-        token = create_access_token(identity=claims["sub"], expires_delta=timedelta(seconds=3), additional_claims={
-            key: claims[key] for key in ("role", "hid", "aid", "sid")})
-        expires = decode_token(token)["exp"]
-    assert api.http.get(ME, headers=bearer(token)).status_code == 200
-    assert api.http.get(ME, headers=bearer(token)).status_code == 200  # the kept claims answer
-    time.sleep(max(0.0, expires - time.time() + 0.2))
-    assert_problem(api.http.get(ME, headers=bearer(token)), 401, "token_expired")
-
-
-def test_verified_tokens_kept_are_bounded_and_the_dropped_ones_are_verified_again(app, api, monkeypatch):
-    from config import verified_tokens
-
-    monkeypatch.setattr(verified_tokens, "KEPT_PER_APP", 2)
-    residents = [api.register() for _ in range(3)]
-    app.extensions["verified_tokens"].clear()  # what earlier tests of this app left
-    for resident in residents * 2:
-        assert api.http.get(ME, headers=resident.auth()).get_json()["user"]["id"] == resident.user_id
-        assert len(app.extensions["verified_tokens"]) <= 2
-    assert residents[-1].access_token in app.extensions["verified_tokens"]
+        extra = {key: claims[key] for key in ("role", "hid", "aid", "sid")}
+        fresh = create_access_token(identity=claims["sub"], additional_claims=extra)
+        expired = create_access_token(identity=claims["sub"], expires_delta=timedelta(seconds=-1),
+                                      additional_claims=extra)
+    assert api.http.get(ME, headers=bearer(fresh)).status_code == 200
+    assert_problem(api.http.get(ME, headers=bearer(expired)), 401, "token_expired")
 
 
 def test_a_token_verified_by_one_app_is_not_taken_by_an_app_with_another_secret(app, api, postgres_database,
                                                                                  redis_url):
     resident = api.register()
-    assert api.http.get(ME, headers=resident.auth()).status_code == 200  # verified and kept by `app`
+    assert api.http.get(ME, headers=resident.auth()).status_code == 200
     other = build_app(postgres_database, redis_url)
     other.config["JWT_SECRET_KEY"] = "another-secret-for-another-deployment"
     try:
