@@ -1,6 +1,7 @@
 """Unbound extension instances, bound to an app by the app factory."""
 import redis
 from flask import current_app
+from flask_babel import Babel
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_migrate import Migrate
@@ -22,6 +23,7 @@ db = SQLAlchemy(metadata=MetaData(naming_convention=NAMING_CONVENTION))
 migrate = Migrate(render_as_batch=True, compare_type=True)
 jwt = VerifiedTokenJWTManager()
 limiter = Limiter(key_func=get_remote_address, default_limits=[])
+babel = Babel()
 
 
 class RedisConnection:

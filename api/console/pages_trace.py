@@ -2,13 +2,14 @@
 import re
 
 from flask import abort, flash, g, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 from sqlalchemy import or_, select
 
 from accounting import registry, trace
 from accounting.errors import DomainError
 from accounting.ledger import Idempotency
 from accounting.models import Account, GreenEvent, Holder, IssuanceBatch
-from api.console.blueprint import act, bp, console_login_required, reason_from_form, t
+from api.console.blueprint import act, bp, console_login_required, reason_from_form
 from api.identity.models import User
 from config.extensions import db
 from merchants.models import Coupon, Merchant
@@ -81,7 +82,7 @@ def account_action(number, action):
         return redirect(back)
     operation = registry.freeze if action == "freeze" else registry.unfreeze
     return act(lambda: operation(found.id, g.console_user.id, reason),
-               ("账户已冻结。", "Account frozen.") if action == "freeze" else ("账户已解冻。", "Account unfrozen."),
+               _("Account frozen.") if action == "freeze" else _("Account unfrozen."),
                back)
 
 
@@ -97,12 +98,12 @@ def revoke():
         first = last = 0
     if reason is None or not BATCH_PREFIX.match(prefix) or not 1 <= first <= last:
         if reason is not None:
-            flash(t("请填写正确的批次与序号范围。", "Give a batch and a valid serial range."), "error")
+            flash(_("Give a batch and a valid serial range."), "error")
         return redirect(back)
     key = request.form.get("idempotency_key") or f"console-{prefix}-{first}-{last}"
     idempotency = Idempotency(f"user:{g.console_user.id}", key, f"{prefix}:{first}:{last}")
     return act(lambda: registry.revoke_range(prefix, first, last, reason, idempotency, actor_id=g.console_user.id),
-               ("已撤销仍持有的碳减排量。", "Units still held were revoked."), back)
+               _("Units still held were revoked."), back)
 
 
 @bp.get("/coupons/<int:coupon_id>")

@@ -19,6 +19,7 @@ from api.registry.schemas import (
     AccountStateSchema, AuditPageSchema, BatchDetailSchema, BatchPageSchema, BatchSchema, DecisionSchema,
     ProposeSchema, ReasonSchema, RevocationSchema, RevokeSchema, TraceSchema, VerifySchema,
 )
+from api.translated_validators import OneOf
 from config.extensions import db
 
 blp = Blueprint("registry", __name__, url_prefix="/api/v1", description="签发与管理: issuance and the registry")
@@ -28,7 +29,7 @@ bureau_only = roles_required("auditor", "admin")
 
 
 class BatchListArgs(PageArgs):
-    status = ma.fields.String(validate=ma.validate.OneOf(("proposed", "approved", "issued", "rejected")))
+    status = ma.fields.String(validate=OneOf(("proposed", "approved", "issued", "rejected")))
     vintage = ma.fields.Date()
 
 
