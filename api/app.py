@@ -4,6 +4,7 @@ import os
 from flask import Flask, request
 
 from api.after_commit import discard_after_commit, run_after_commit
+from api.locales import init_translations
 from api.problems import ProblemApi, problem_response, register_problem_handlers
 from config.celery import celery_init_app
 from config.extensions import db, jwt, limiter, migrate, redis_store
@@ -34,6 +35,7 @@ def create_app(environ: dict | None = None, **overrides) -> Flask:
     limiter.init_app(app)
     redis_store.init_app(app)
     celery_init_app(app)
+    init_translations(app)
 
     api = ProblemApi(app, spec_kwargs={"components": {"securitySchemes": SECURITY_SCHEMES}})
     app.extensions["problem_api"] = api

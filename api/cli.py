@@ -4,6 +4,7 @@ import json
 import click
 from flask import current_app
 from flask.cli import AppGroup
+from flask_babel import force_locale
 
 from accounting.errors import DomainError
 from accounting.issuance.tasks import run_issuance_day
@@ -30,7 +31,8 @@ demo_cli = AppGroup("demo", help="Demo data for a first look.")
 
 
 def _fail(error: DomainError):
-    _, detail = title_and_detail(error.code, error.params, "en")
+    with force_locale("en"):  # operators read the CLI in English
+        _, detail = title_and_detail(error.code, error.params)
     raise click.ClickException(f"{error.code}: {detail}")
 
 

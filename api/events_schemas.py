@@ -1,5 +1,6 @@
 """Green-action reports as the app and the data sources send them, and as residents see them."""
 import marshmallow as ma
+from flask_babel import gettext as _
 
 from accounting.ledger.account_numbers import is_valid_account_number
 from accounting.record.models import EVENT_STATUSES
@@ -7,8 +8,9 @@ from accounting.record.rules import MAX_DISTANCE_M, MAX_STEPS, MAX_WEIGHT_G, REC
 from api.messages import field_message
 from api.pagination import PageArgs
 from api.schemas_common import LocalDateTime, TrimmedString
+from api.translated_validators import Length, OneOf, Range
 
-REQUIRED = "Missing data for required field."
+REQUIRED = "Missing data for required field."  # marshmallow's words, translated on the way out
 
 
 def _require(data: dict, *fields: str) -> dict:
@@ -23,19 +25,19 @@ def _trip_shape_errors(data: dict) -> dict:
     elif data.get("mode") is not None:
         errors |= _require(data, "distance_m")
         if data.get("steps") is not None:
-            errors["steps"] = ["Only walks are counted in steps."]
+            errors["steps"] = [_("Only walks are counted in steps.")]
     return errors
 
 
 class TripSchema(ma.Schema):
     """A trip summary (times, distance, mode): never a raw GPS track (PIPL)."""
 
-    mode = ma.fields.String(required=True, validate=ma.validate.OneOf(TRIP_MODES))
+    mode = ma.fields.String(required=True, validate=OneOf(TRIP_MODES))
     started_at = ma.fields.AwareDateTime(required=True)
     ended_at = ma.fields.AwareDateTime(required=True)
-    distance_m = ma.fields.Integer(strict=True, validate=ma.validate.Range(0, MAX_DISTANCE_M))
-    steps = ma.fields.Integer(strict=True, validate=ma.validate.Range(0, MAX_STEPS))
-    external_id = TrimmedString(validate=ma.validate.Length(1, 128))
+    distance_m = ma.fields.Integer(strict=True, validate=Range(0, MAX_DISTANCE_M))
+    steps = ma.fields.Integer(strict=True, validate=Range(0, MAX_STEPS))
+    external_id = TrimmedString(validate=Length(1, 128))
 
     @ma.validates_schema(skip_on_field_errors=True)
     def check_shape(self, data, **kwargs):
@@ -50,23 +52,23 @@ class IngestEventSchema(ma.Schema):
     class Meta:
         unknown = ma.EXCLUDE
 
-    external_id = TrimmedString(required=True, validate=ma.validate.Length(1, 128))
+    external_id = TrimmedString(required=True, validate=Length(1, 128))
     account_number = ma.fields.String(required=True)
-    kind = ma.fields.String(required=True, validate=ma.validate.OneOf(("trip", "recycling")))
-    mode = ma.fields.String(validate=ma.validate.OneOf(TRIP_MODES))
+    kind = ma.fields.String(required=True, validate=OneOf(("trip", "recycling")))
+    mode = ma.fields.String(validate=OneOf(TRIP_MODES))
     started_at = ma.fields.AwareDateTime()
     ended_at = ma.fields.AwareDateTime()
-    distance_m = ma.fields.Integer(strict=True, validate=ma.validate.Range(0, MAX_DISTANCE_M))
-    steps = ma.fields.Integer(strict=True, validate=ma.validate.Range(0, MAX_STEPS))
-    category = ma.fields.String(validate=ma.validate.OneOf(RECYCLING_CATEGORIES))
-    weight_g = ma.fields.Integer(strict=True, validate=ma.validate.Range(1, MAX_WEIGHT_G))
+    distance_m = ma.fields.Integer(strict=True, validate=Range(0, MAX_DISTANCE_M))
+    steps = ma.fields.Integer(strict=True, validate=Range(0, MAX_STEPS))
+    category = ma.fields.String(validate=OneOf(RECYCLING_CATEGORIES))
+    weight_g = ma.fields.Integer(strict=True, validate=Range(1, MAX_WEIGHT_G))
     occurred_at = ma.fields.AwareDateTime()
-    station_code = TrimmedString(validate=ma.validate.Length(1, 32))
+    station_code = TrimmedString(validate=Length(1, 32))
 
     @ma.validates("account_number")
     def check_account_number(self, value, **kwargs):
         if not is_valid_account_number(value):
-            raise ma.ValidationError("Not a valid account number (BZ + 10 digits, check digit).")
+            raise ma.ValidationError(_("Not a valid account number (BZ + 10 digits, check digit)."))
 
     @ma.validates_schema(skip_on_field_errors=True)
     def check_shape(self, data, **kwargs):
@@ -82,7 +84,7 @@ class IngestBatchSchema(ma.Schema):
     """The envelope; each event is checked on its own so one bad event sinks no other."""
 
     events = ma.fields.List(
-        ma.fields.Raw(), required=True, validate=ma.validate.Length(min=1),
+        ma.fields.Raw(), required=True, validate=Length(min=1),
         metadata={"description": "Up to 1,000 events, each an IngestEvent"},
     )
 
@@ -135,4 +137,4 @@ class EventPageSchema(ma.Schema):
 
 
 class EventListArgs(PageArgs):
-    status = ma.fields.String(validate=ma.validate.OneOf(EVENT_STATUSES))
+    status = ma.fields.String(validate=OneOf(EVENT_STATUSES))

@@ -3,6 +3,9 @@ import base64
 import binascii
 
 import marshmallow as ma
+from flask_babel import gettext as _
+
+from api.translated_validators import Range
 
 MAX_ID = 2**63 - 1  # ids are bigints; a larger one would reach the database and fail there
 
@@ -19,7 +22,7 @@ def decode_cursor(cursor: str) -> int:
             raise ValueError
         return int(value)
     except (ValueError, UnicodeDecodeError, binascii.Error):
-        raise ma.ValidationError("Not a valid cursor.") from None
+        raise ma.ValidationError(_("Not a valid cursor.")) from None
 
 
 class CursorField(ma.fields.String):
@@ -30,7 +33,7 @@ class CursorField(ma.fields.String):
 
 
 class PageArgs(ma.Schema):
-    limit = ma.fields.Integer(load_default=20, validate=ma.validate.Range(1, 100))
+    limit = ma.fields.Integer(load_default=20, validate=Range(1, 100))
     cursor = CursorField(load_default=None)
 
 

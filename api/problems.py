@@ -7,7 +7,8 @@ from flask_smorest import Api
 from werkzeug.exceptions import HTTPException
 
 from accounting.errors import DomainError
-from api.messages import language, localize_errors, status_of, title_and_detail
+from api.locales import language
+from api.messages import localize_errors, status_of, title_and_detail
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +36,7 @@ def problem_response(code: str, status: int | None = None, params: dict | None =
                      errors=None, headers: dict | None = None, **extra):
     """A problem+json response for `code`, titled and detailed in the client's language."""
     status = status or status_of(code)
-    title, detail = title_and_detail(code, params, language())
+    title, detail = title_and_detail(code, params)
     body = {"type": PROBLEM_TYPE_BASE + code, "title": title, "status": status, "detail": detail, "code": code}
     if errors:
         body["errors"] = localize_errors(errors)

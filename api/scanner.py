@@ -2,6 +2,11 @@
 
 A static page (no build step) that talks to the JSON API with a bearer token; the QR decoder
 is jsQR, vendored under api/static/scanner/vendor/ (see its README there).
+
+The page's own labels stand in Chinese and English side by side (the cashier chooses nothing),
+so they stay in the static page; everything the API answers it (problem titles and details, a
+coupon's reason_text) comes from the Flask-Babel catalogue in Chinese, which it asks for with
+Accept-Language: zh-CN.
 """
 from pathlib import Path
 

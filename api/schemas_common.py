@@ -3,6 +3,8 @@ import re
 from zoneinfo import ZoneInfo
 
 import marshmallow as ma
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 
 DISTRICTS = (
     "滨城区", "沾化区", "惠民县", "阳信县", "无棣县", "博兴县", "邹平市",
@@ -10,7 +12,7 @@ DISTRICTS = (
 )
 
 CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f-\x9f]")
-PHONE = ma.validate.Regexp(r"^1[3-9]\d{9}$", error="Not a mainland China mobile number.")
+PHONE = ma.validate.Regexp(r"^1[3-9]\d{9}$", error=_l("Not a mainland China mobile number."))
 
 
 class TrimmedString(ma.fields.String):
@@ -19,7 +21,7 @@ class TrimmedString(ma.fields.String):
     def _deserialize(self, value, attr, data, **kwargs):
         text = super()._deserialize(value, attr, data, **kwargs).strip()
         if CONTROL_CHARACTERS.search(text):
-            raise ma.ValidationError("Contains control characters.")
+            raise ma.ValidationError(_("Contains control characters."))
         return text
 
 

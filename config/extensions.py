@@ -1,6 +1,7 @@
 """Unbound extension instances, bound to an app by the app factory."""
 import redis
 from flask import current_app
+from flask_babel import Babel
 from flask_jwt_extended import JWTManager
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
@@ -34,6 +35,7 @@ def driver_connection():
 
 
 limiter = Limiter(key_func=get_remote_address, default_limits=[])
+babel = Babel()
 
 
 class RedisConnection:

@@ -16,3 +16,6 @@ if [ ! -f "$stamp" ]; then
   .venv/bin/pip install --quiet --disable-pip-version-check -e "$target" 2> >(grep -v "^WARNING: Location" >&2)
   touch "$stamp"
 fi
+# The message catalogues' .mo files are built here, not kept in git: from the .po files, every
+# time (a fraction of a second), so an edited translation is never served stale.
+.venv/bin/pybabel -q compile -d api/translations

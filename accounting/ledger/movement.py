@@ -25,8 +25,10 @@ class InsufficientBalance(DomainError):
 
 
 # What a refusal of the ledger's functions becomes here (the API maps each code to a status).
-REFUSALS = {"insufficient_balance": InsufficientBalance, "account_not_found": NotFound,
-            "account_frozen": Conflict, "nothing_to_move": Conflict}
+# Anything else they raise (an unbalanced posting: a bug, not a refusal) stays an error.
+REFUSALS = {"insufficient_balance": InsufficientBalance, "account_not_found": NotFound, "account_frozen": Conflict,
+            "nothing_to_move": Conflict, "same_account": DomainError, "invalid_amount": DomainError,
+            "idempotency_key_reused": DomainError}
 
 
 @dataclass(frozen=True)
@@ -122,10 +124,10 @@ def _call(statement: str, parameters: dict) -> list[tuple]:
         with driver_connection().cursor() as cursor:
             return cursor.execute(statement, parameters).fetchall()
     except psycopg.Error as error:
-        if error.diag.sqlstate != REFUSED:
+        code = error.diag.message_primary
+        if error.diag.sqlstate != REFUSED or code not in REFUSALS:
             raise
-        code, detail = error.diag.message_primary, json.loads(error.diag.message_detail or "{}")
-        raise REFUSALS.get(code, DomainError)(code, **detail) from None
+        raise REFUSALS[code](code, **json.loads(error.diag.message_detail or "{}")) from None
 
 
 LOCK_ACCOUNTS = "SELECT id FROM accounts WHERE id = ANY(%s) ORDER BY id FOR UPDATE"

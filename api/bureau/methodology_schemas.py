@@ -1,28 +1,31 @@
 """Methodology filing schemas; a version's parameters are checked against its kind."""
 import marshmallow as ma
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 
 from accounting.record.rules import RECYCLING_CATEGORIES, TRIP_MODES
 from api.schemas_common import LocalDateTime, TrimmedString
+from api.translated_validators import Length, OneOf, Range
 
 # Factors are decimal strings: exact, never floats (DOMAIN.md §2).
-DECIMAL = ma.validate.Regexp(r"^\d{1,6}(\.\d{1,6})?$", error="Not a decimal string like \"26.9\".")
+DECIMAL = ma.validate.Regexp(r"^\d{1,6}(\.\d{1,6})?$", error=_l("Not a decimal string like \"26.9\"."))
 
 
 def _every_key(names):
     def check(mapping):
         missing = sorted(set(names) - set(mapping))
         if missing:
-            raise ma.ValidationError(f"Missing: {', '.join(missing)}.")
+            raise ma.ValidationError(_("Missing: %(names)s.", names=", ".join(missing)))
     return check
 
 
 def _factor_map(names):
-    return ma.fields.Dict(keys=ma.fields.String(validate=ma.validate.OneOf(names)),
+    return ma.fields.Dict(keys=ma.fields.String(validate=OneOf(names)),
                           values=ma.fields.String(validate=DECIMAL), required=True, validate=_every_key(names))
 
 
 def _positive(maximum):
-    return ma.fields.Integer(required=True, strict=True, validate=ma.validate.Range(1, maximum))
+    return ma.fields.Integer(required=True, strict=True, validate=Range(1, maximum))
 
 
 class DailyTripCapSchema(ma.Schema):
@@ -33,13 +36,13 @@ class DailyTripCapSchema(ma.Schema):
 class WindowFields(ma.Schema):
     unit = ma.fields.String()
     claim_window_days = _positive(90)
-    future_tolerance_minutes = ma.fields.Integer(required=True, strict=True, validate=ma.validate.Range(0, 60))
+    future_tolerance_minutes = ma.fields.Integer(required=True, strict=True, validate=Range(0, 60))
 
 
 class TripParametersSchema(WindowFields):
     factors = _factor_map(TRIP_MODES)
-    max_speed_kmh = ma.fields.Dict(keys=ma.fields.String(validate=ma.validate.OneOf(TRIP_MODES)),
-                                   values=ma.fields.Integer(strict=True, validate=ma.validate.Range(1, 500)),
+    max_speed_kmh = ma.fields.Dict(keys=ma.fields.String(validate=OneOf(TRIP_MODES)),
+                                   values=ma.fields.Integer(strict=True, validate=Range(1, 500)),
                                    required=True, validate=_every_key(TRIP_MODES))
     max_steps_per_minute = _positive(1000)
     min_distance_m = _positive(1_000_000)
@@ -59,9 +62,9 @@ PARAMETER_SCHEMAS = {"trip": TripParametersSchema(), "recycling": RecyclingParam
 
 class MethodologyCreateSchema(ma.Schema):
     code = ma.fields.String(required=True, validate=ma.validate.Regexp(r"^[A-Z][A-Z0-9]{1,15}$"))
-    kind = ma.fields.String(required=True, validate=ma.validate.OneOf(("trip", "recycling")))
-    name = TrimmedString(required=True, validate=ma.validate.Length(1, 100))
-    description = TrimmedString(load_default=None, validate=ma.validate.Length(max=2000))
+    kind = ma.fields.String(required=True, validate=OneOf(("trip", "recycling")))
+    name = TrimmedString(required=True, validate=Length(1, 100))
+    description = TrimmedString(load_default=None, validate=Length(max=2000))
 
 
 class VersionCreateSchema(ma.Schema):
@@ -73,7 +76,7 @@ class VersionCreateSchema(ma.Schema):
 
 
 class ApprovalSchema(ma.Schema):
-    note = TrimmedString(load_default=None, validate=ma.validate.Length(max=200))
+    note = TrimmedString(load_default=None, validate=Length(max=200))
 
 
 class VersionSchema(ma.Schema):

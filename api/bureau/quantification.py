@@ -10,6 +10,7 @@ from api.actor import roles_required
 from api.events_schemas import EventSchema
 from api.pagination import PageArgs, encode_cursor
 from api.schemas_common import DISTRICTS, LocalDateTime
+from api.translated_validators import Length, OneOf
 
 blp = Blueprint("bureau", __name__, url_prefix="/api/v1", description="Bureau: quantification results and reports")
 
@@ -20,12 +21,12 @@ bureau_only = roles_required("auditor", "admin")
 class EventFilterArgs(ma.Schema):
     day_from = ma.fields.Date(data_key="from", metadata={"description": "first day (Asia/Shanghai), inclusive"})
     day_to = ma.fields.Date(data_key="to", metadata={"description": "last day (Asia/Shanghai), inclusive"})
-    kind = ma.fields.String(validate=ma.validate.OneOf(("trip", "recycling")))
-    mode = ma.fields.String(validate=ma.validate.OneOf(TRIP_MODES))
-    category = ma.fields.String(validate=ma.validate.OneOf(RECYCLING_CATEGORIES))
-    district = ma.fields.String(validate=ma.validate.OneOf(DISTRICTS))
-    source = ma.fields.String(validate=ma.validate.Length(1, 32))
-    status = ma.fields.String(validate=ma.validate.OneOf(EVENT_STATUSES))
+    kind = ma.fields.String(validate=OneOf(("trip", "recycling")))
+    mode = ma.fields.String(validate=OneOf(TRIP_MODES))
+    category = ma.fields.String(validate=OneOf(RECYCLING_CATEGORIES))
+    district = ma.fields.String(validate=OneOf(DISTRICTS))
+    source = ma.fields.String(validate=Length(1, 32))
+    status = ma.fields.String(validate=OneOf(EVENT_STATUSES))
 
 
 class BureauEventArgs(EventFilterArgs, PageArgs):
@@ -33,7 +34,7 @@ class BureauEventArgs(EventFilterArgs, PageArgs):
 
 
 class SummaryArgs(EventFilterArgs):
-    group_by = ma.fields.String(load_default="day", validate=ma.validate.OneOf(reports.GROUPINGS))
+    group_by = ma.fields.String(load_default="day", validate=OneOf(reports.GROUPINGS))
 
 
 class BureauEventSchema(EventSchema):

@@ -1,7 +1,11 @@
-"""The console's blueprint: sign-in by session cookie, CSRF on every form, zh-CN/en text."""
+"""The console's blueprint: sign-in by session cookie, CSRF on every form, zh-CN/en text.
+
+Texts are Flask-Babel msgids (`_()` here and in the templates); api.locales picks the
+language the auditor chose at sign-in or with the switch, kept in the session."""
 from functools import wraps
 
 from flask import Blueprint, current_app, flash, g, redirect, render_template, request, session, url_for
+from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError, CSRFProtect, generate_csrf
 
 from accounting.errors import DomainError
@@ -30,11 +34,6 @@ def init_console(app) -> None:
     app.register_blueprint(bp)
 
 
-def t(zh: str, en: str) -> str:
-    """Chinese by default; English when the auditor chose it."""
-    return en if session.get("lang") == "en" else zh
-
-
 @bp.app_template_filter("local")
 def local_time(moment) -> str:
     """A stored UTC time as Asia/Shanghai wall time."""
@@ -43,7 +42,7 @@ def local_time(moment) -> str:
 
 @bp.app_context_processor
 def console_helpers():
-    return {"t": t, "csrf_token": generate_csrf, "lang": session.get("lang", "zh-CN")}
+    return {"csrf_token": generate_csrf, "lang": session.get("lang", "zh-CN")}
 
 
 @bp.before_request
@@ -54,7 +53,7 @@ def protect_forms():
 
 @bp.errorhandler(CSRFError)
 def csrf_failed(error):
-    flash(t("表单已过期，请重试。", "The form expired; please try again."), "error")
+    flash(_("The form expired; please try again."), "error")
     return redirect(request.referrer or url_for("console.dashboard"))
 
 
@@ -71,24 +70,23 @@ def console_login_required(view):
     return wrapper
 
 
-def act(action, success: tuple[str, str], back: str):
+def act(action, success: str, back: str):
     """Run an action for a form; on refusal roll back and show why, in the auditor's language."""
     try:
         action()
     except DomainError as error:
         db.session.rollback()
-        title, detail = title_and_detail(error.code, {k: v for k, v in error.params.items() if k != "errors"},
-                                         "en" if session.get("lang") == "en" else "zh-CN")
+        title, detail = title_and_detail(error.code, {k: v for k, v in error.params.items() if k != "errors"})
         flash(f"{title}: {detail}", "error")
         return redirect(back)
-    flash(t(*success), "ok")
+    flash(success, "ok")
     return redirect(back)
 
 
 def reason_from_form() -> str | None:
     reason = (request.form.get("reason") or "").strip()
     if not reason or len(reason) > 200:
-        flash(t("请填写理由（200 字以内）。", "Give a reason (up to 200 characters)."), "error")
+        flash(_("Give a reason (up to 200 characters)."), "error")
         return None
     return reason
 
@@ -98,13 +96,12 @@ def reason_from_form() -> str | None:
 def login():
     if request.method == "POST":
         try:
-            user, _ = authenticate(request.form.get("phone", "").strip(), request.form.get("password", ""))
+            user, _account_id = authenticate(request.form.get("phone", "").strip(), request.form.get("password", ""))
         except DomainError:
             user = None
         if user is None or user.role not in CONSOLE_ROLES:
             db.session.rollback()
-            flash(t("手机号或密码错误，或该账号无权使用审核后台。",
-                    "Wrong phone or password, or this account may not use the console."), "error")
+            flash(_("Wrong phone or password, or this account may not use the console."), "error")
             return render_template("console/login.html"), 401
         session.clear()
         session["console_user"], session["lang"] = user.id, request.form.get("lang", "zh-CN")

@@ -1,5 +1,6 @@
 """What waits for an auditor: methodology versions, issuance batches, merchant applications."""
 from flask import abort, g, redirect, render_template, url_for
+from flask_babel import gettext as _
 from sqlalchemy import select
 
 from accounting.issuance import batches as issuance
@@ -60,9 +61,9 @@ def decide_methodology(version_id, decision):
         return redirect(back)
     if decision == "approve":
         return act(lambda: methodologies.approve_version(version.methodology_id, version.version, g.console_user.id,
-                                                         reason), ("已批准。", "Approved."), back)
+                                                         reason), _("Approved."), back)
     return act(lambda: methodologies.reject_version(version.methodology_id, version.version, g.console_user.id,
-                                                    reason), ("已退回修改。", "Sent back to draft."), back)
+                                                    reason), _("Sent back to draft."), back)
 
 
 @bp.get("/batches/<int:batch_id>")
@@ -90,8 +91,8 @@ def decide_batch(batch_id, decision):
         def approve():
             issuance.approve_batch(batch_id, g.console_user.id, reason)
             enqueue_after_commit(issue_approved_batch, batch_id)
-        return act(approve, ("已批准，正在签发。", "Approved; issuing now."), back)
-    return act(lambda: issuance.reject_batch(batch_id, g.console_user.id, reason), ("已驳回。", "Rejected."), back)
+        return act(approve, _("Approved; issuing now."), back)
+    return act(lambda: issuance.reject_batch(batch_id, g.console_user.id, reason), _("Rejected."), back)
 
 
 @bp.get("/merchants/<int:merchant_id>")
@@ -110,7 +111,7 @@ def decide_merchant(merchant_id, decision):
     if reason is None or decision not in ("approve", "reject", "suspend"):
         return redirect(back)
     if decision == "approve":
-        return act(lambda: applications.approve(merchant_id, g.console_user.id, reason), ("已批准。", "Approved."), back)
+        return act(lambda: applications.approve(merchant_id, g.console_user.id, reason), _("Approved."), back)
     status = {"reject": "rejected", "suspend": "suspended"}[decision]
     return act(lambda: applications.decide_against(merchant_id, g.console_user.id, status, reason),
-               ("已处理。", "Done."), back)
+               _("Done."), back)

@@ -4,6 +4,7 @@ import io
 from datetime import date, timedelta
 
 from flask import Response, abort, flash, g, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 from sqlalchemy import select
 
 from accounting.business_day import SHANGHAI, day_start
@@ -12,7 +13,7 @@ from accounting.ledger import audit
 from accounting.ledger.models import Account, AuditRecord, Retirement
 from accounting.ledger.tasks import seal_audit_log
 from accounting.ledger.verify import verify_registry
-from api.console.blueprint import bp, console_login_required, t
+from api.console.blueprint import bp, console_login_required
 from api.console.pages_dashboard import last_verification
 from config.db_types import utcnow
 from config.extensions import db
@@ -37,8 +38,8 @@ def run_verification():
     ok = all(check["ok"] for check in report)
     audit.record(audit.actor_label(g.console_user.id), "registry_verified", "registry", {
         "ok": ok, "failed": [check["invariant"] for check in report if not check["ok"]]})
-    flash(t("全部不变量成立。", "Every invariant holds.") if ok else
-          t("有不变量失败，请查看。", "Some invariants failed; see below."), "ok" if ok else "error")
+    flash(_("Every invariant holds.") if ok else
+          _("Some invariants failed; see below."), "ok" if ok else "error")
     return render_template("console/health.html", last=None, chain=audit.verify_chain(), report=report)
 
 
@@ -111,7 +112,7 @@ def export_statement(merchant_id):
     first, last = _period()
     found = db.session.get(Merchant, merchant_id) or abort(404)
     if found.account_id is None:
-        flash(t("该商户尚未获批，没有流水。", "This merchant is not approved and has no statement."), "error")
+        flash(_("This merchant is not approved and has no statement."), "error")
         return redirect(url_for("console.exports"))
     return Response(statement_csv(found, first, last), mimetype="text/csv", headers={
         "Content-Disposition": f'attachment; filename="statement-{found.id}-{first}-{last}.csv"'})

@@ -2,6 +2,7 @@
 import re
 
 from flask import abort, flash, g, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 from sqlalchemy import or_, select
 
 from accounting.errors import DomainError
@@ -11,7 +12,7 @@ from accounting.ledger import accounts, history, serials
 from accounting.ledger.idempotency import Idempotency
 from accounting.ledger.models import Account, Holder
 from accounting.record.models import GreenEvent
-from api.console.blueprint import act, bp, console_login_required, reason_from_form, t
+from api.console.blueprint import act, bp, console_login_required, reason_from_form
 from api.identity.models import User
 from config.extensions import db
 from merchants.models import Coupon, Merchant
@@ -83,7 +84,7 @@ def account_action(number, action):
         return redirect(back)
     operation = accounts.freeze if action == "freeze" else accounts.unfreeze
     return act(lambda: operation(found.id, g.console_user.id, reason),
-               ("账户已冻结。", "Account frozen.") if action == "freeze" else ("账户已解冻。", "Account unfrozen."),
+               _("Account frozen.") if action == "freeze" else _("Account unfrozen."),
                back)
 
 
@@ -99,12 +100,12 @@ def revoke():
         first = last = 0
     if reason is None or not serials.PREFIX.match(prefix) or not 1 <= first <= last:
         if reason is not None:
-            flash(t("请填写正确的批次与序号范围。", "Give a batch and a valid serial range."), "error")
+            flash(_("Give a batch and a valid serial range."), "error")
         return redirect(back)
     key = request.form.get("idempotency_key") or f"console-{prefix}-{first}-{last}"
     idempotency = Idempotency(f"user:{g.console_user.id}", key, f"{prefix}:{first}:{last}")
     return act(lambda: revocations.revoke_range(prefix, first, last, reason, idempotency, actor_id=g.console_user.id),
-               ("已撤销仍持有的碳减排量。", "Units still held were revoked."), back)
+               _("Units still held were revoked."), back)
 
 
 @bp.get("/coupons/<int:coupon_id>")

@@ -2,18 +2,19 @@
 import marshmallow as ma
 
 from api.schemas_common import DISTRICTS, PHONE, TrimmedString
+from api.translated_validators import Length, OneOf
 
 
 class RegisterSchema(ma.Schema):
     phone = ma.fields.String(required=True, validate=PHONE)
-    password = ma.fields.String(required=True, load_only=True, validate=ma.validate.Length(8, 128))
-    display_name = TrimmedString(required=True, validate=ma.validate.Length(1, 32))
-    district = ma.fields.String(load_default=None, validate=ma.validate.OneOf(DISTRICTS))
+    password = ma.fields.String(required=True, load_only=True, validate=Length(8, 128))
+    display_name = TrimmedString(required=True, validate=Length(1, 32))
+    district = ma.fields.String(load_default=None, validate=OneOf(DISTRICTS))
 
 
 class LoginSchema(ma.Schema):
-    phone = TrimmedString(required=True, validate=ma.validate.Length(1, 20))
-    password = ma.fields.String(required=True, load_only=True, validate=ma.validate.Length(1, 128))
+    phone = TrimmedString(required=True, validate=Length(1, 20))
+    password = ma.fields.String(required=True, load_only=True, validate=Length(1, 128))
 
 
 class UserSchema(ma.Schema):

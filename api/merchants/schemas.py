@@ -3,15 +3,16 @@ import marshmallow as ma
 
 from api.pagination import CursorField
 from api.schemas_common import DISTRICTS, LocalDateTime, TrimmedString
+from api.translated_validators import Length, OneOf, Range
 from merchants.models import CATEGORIES
 
 
 class MerchantApplySchema(ma.Schema):
-    name = TrimmedString(required=True, validate=ma.validate.Length(1, 100))
-    district = ma.fields.String(required=True, validate=ma.validate.OneOf(DISTRICTS))
-    address = TrimmedString(required=True, validate=ma.validate.Length(1, 200))
-    category = ma.fields.String(required=True, validate=ma.validate.OneOf(CATEGORIES))
-    licence_number = TrimmedString(load_default="", validate=ma.validate.Length(max=32),
+    name = TrimmedString(required=True, validate=Length(1, 100))
+    district = ma.fields.String(required=True, validate=OneOf(DISTRICTS))
+    address = TrimmedString(required=True, validate=Length(1, 200))
+    category = ma.fields.String(required=True, validate=OneOf(CATEGORIES))
+    licence_number = TrimmedString(load_default="", validate=Length(max=32),
                                    metadata={"description": "统一社会信用代码"})
 
 
@@ -29,20 +30,20 @@ class MerchantSchema(ma.Schema):
 
 
 class MerchantDecisionSchema(ma.Schema):
-    note = TrimmedString(load_default=None, validate=ma.validate.Length(max=200))
+    note = TrimmedString(load_default=None, validate=Length(max=200))
 
 
 class CampaignCreateSchema(ma.Schema):
-    title = TrimmedString(required=True, validate=ma.validate.Length(1, 100))
-    description = TrimmedString(load_default=None, validate=ma.validate.Length(max=2000))
-    terms = TrimmedString(load_default=None, validate=ma.validate.Length(max=2000))
-    face_value_fen = ma.fields.Integer(required=True, strict=True, validate=ma.validate.Range(1, 10_000_000))
-    price_g = ma.fields.Integer(required=True, strict=True, validate=ma.validate.Range(1, 10_000_000))
-    stock = ma.fields.Integer(required=True, strict=True, validate=ma.validate.Range(1, 10_000_000))
-    per_resident_limit = ma.fields.Integer(load_default=1, strict=True, validate=ma.validate.Range(1, 1000))
+    title = TrimmedString(required=True, validate=Length(1, 100))
+    description = TrimmedString(load_default=None, validate=Length(max=2000))
+    terms = TrimmedString(load_default=None, validate=Length(max=2000))
+    face_value_fen = ma.fields.Integer(required=True, strict=True, validate=Range(1, 10_000_000))
+    price_g = ma.fields.Integer(required=True, strict=True, validate=Range(1, 10_000_000))
+    stock = ma.fields.Integer(required=True, strict=True, validate=Range(1, 10_000_000))
+    per_resident_limit = ma.fields.Integer(load_default=1, strict=True, validate=Range(1, 1000))
     valid_from = ma.fields.AwareDateTime(required=True)
     valid_until = ma.fields.AwareDateTime(required=True)
-    status = ma.fields.String(load_default="published", validate=ma.validate.OneOf(("draft", "published")),
+    status = ma.fields.String(load_default="published", validate=OneOf(("draft", "published")),
                               metadata={"description": "create as a draft, or published at once (default)"})
 
 
@@ -66,9 +67,9 @@ class CampaignSchema(ma.Schema):
 
 
 class CampaignListArgs(ma.Schema):
-    district = ma.fields.String(validate=ma.validate.OneOf(DISTRICTS))
-    category = ma.fields.String(validate=ma.validate.OneOf(CATEGORIES))
-    limit = ma.fields.Integer(load_default=20, validate=ma.validate.Range(1, 100))
+    district = ma.fields.String(validate=OneOf(DISTRICTS))
+    category = ma.fields.String(validate=OneOf(CATEGORIES))
+    limit = ma.fields.Integer(load_default=20, validate=Range(1, 100))
     cursor = CursorField(load_default=None)  # a bad cursor is 422 at loading, never a 500 in the view
 
 
@@ -102,7 +103,7 @@ class CampaignPageSchema(ma.Schema):
 
 
 class TokenSchema(ma.Schema):
-    token = ma.fields.String(required=True, validate=ma.validate.Length(1, 400))
+    token = ma.fields.String(required=True, validate=Length(1, 400))
 
 
 class VerificationSchema(ma.Schema):

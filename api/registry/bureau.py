@@ -33,6 +33,7 @@ from api.registry.schemas import (
     TraceSchema,
     VerifySchema,
 )
+from api.translated_validators import OneOf
 from config.extensions import db
 
 blp = Blueprint("registry", __name__, url_prefix="/api/v1", description="签发与管理: issuance and the registry")
@@ -42,7 +43,7 @@ bureau_only = roles_required("auditor", "admin")
 
 
 class BatchListArgs(PageArgs):
-    status = ma.fields.String(validate=ma.validate.OneOf(("proposed", "approved", "issued", "rejected")))
+    status = ma.fields.String(validate=OneOf(("proposed", "approved", "issued", "rejected")))
     vintage = ma.fields.Date()
 
 

@@ -4,8 +4,9 @@ import marshmallow as ma
 from accounting.ledger import serials
 from api.events_schemas import EventSchema
 from api.schemas_common import LocalDateTime, TrimmedString
+from api.translated_validators import Length, Range
 
-AMOUNT = ma.fields.Integer(required=True, strict=True, validate=ma.validate.Range(1, 10**12))
+AMOUNT = ma.fields.Integer(required=True, strict=True, validate=Range(1, 10**12))
 
 
 class BatchSchema(ma.Schema):
@@ -49,13 +50,13 @@ class ProposeSchema(ma.Schema):
 
 
 class DecisionSchema(ma.Schema):
-    note = TrimmedString(load_default=None, validate=ma.validate.Length(max=200))
+    note = TrimmedString(load_default=None, validate=Length(max=200))
 
 
 class TransferSchema(ma.Schema):
-    to_account_number = ma.fields.String(required=True, validate=ma.validate.Length(1, 12))
+    to_account_number = ma.fields.String(required=True, validate=Length(1, 12))
     amount_g = AMOUNT
-    memo = TrimmedString(load_default=None, validate=ma.validate.Length(max=200))
+    memo = TrimmedString(load_default=None, validate=Length(max=200))
 
 
 class MovementSchema(ma.Schema):
@@ -66,8 +67,8 @@ class MovementSchema(ma.Schema):
 
 class RetireSchema(ma.Schema):
     amount_g = AMOUNT
-    beneficiary = TrimmedString(required=True, validate=ma.validate.Length(1, 100))
-    purpose = TrimmedString(required=True, validate=ma.validate.Length(1, 200))
+    beneficiary = TrimmedString(required=True, validate=Length(1, 100))
+    purpose = TrimmedString(required=True, validate=Length(1, 200))
 
 
 class RetirementSchema(ma.Schema):
@@ -156,9 +157,9 @@ class AuditPageSchema(ma.Schema):
 
 class RevokeSchema(ma.Schema):
     serial_prefix = ma.fields.String(required=True, validate=ma.validate.Regexp(serials.PREFIX))
-    first = ma.fields.Integer(required=True, strict=True, validate=ma.validate.Range(1, 10**12))
-    last = ma.fields.Integer(required=True, strict=True, validate=ma.validate.Range(1, 10**12))
-    reason = TrimmedString(required=True, validate=ma.validate.Length(1, 200))
+    first = ma.fields.Integer(required=True, strict=True, validate=Range(1, 10**12))
+    last = ma.fields.Integer(required=True, strict=True, validate=Range(1, 10**12))
+    reason = TrimmedString(required=True, validate=Length(1, 200))
 
 
 class RevocationSchema(ma.Schema):
@@ -171,7 +172,7 @@ class RevocationSchema(ma.Schema):
 
 
 class ReasonSchema(ma.Schema):
-    reason = TrimmedString(required=True, validate=ma.validate.Length(1, 200))
+    reason = TrimmedString(required=True, validate=Length(1, 200))
 
 
 class AccountStateSchema(ma.Schema):
