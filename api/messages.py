@@ -7,9 +7,10 @@ shows as `{name}` and never raises.
 """
 from typing import NamedTuple
 
-from flask_babel import gettext, lazy_pgettext
-from flask_babel import lazy_gettext as _l  # Flask-Babel's usual short name; babel.cfg extracts it
+from flask_babel import gettext, lazy_gettext, lazy_pgettext
 from flask_babel.speaklater import LazyString
+
+_l = lazy_gettext  # Flask-Babel's usual short name for it; babel.cfg extracts _l(...)
 
 
 class Problem(NamedTuple):

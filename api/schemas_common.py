@@ -4,7 +4,9 @@ from zoneinfo import ZoneInfo
 
 import marshmallow as ma
 from flask_babel import gettext as _
-from flask_babel import lazy_gettext as _l
+from flask_babel import lazy_gettext
+
+_l = lazy_gettext  # Flask-Babel's usual short name for it; babel.cfg extracts _l(...)
 
 DISTRICTS = (
     "滨城区", "沾化区", "惠民县", "阳信县", "无棣县", "博兴县", "邹平市",

@@ -6,8 +6,10 @@ msgid through its public `error` argument; marshmallow fills `{min}`, `{max}` an
 when it refuses a value, inside the request, so in the language Flask-Babel chose for it. The
 English msgids are marshmallow's own wording, so English clients read what they always did.
 """
-from flask_babel import lazy_gettext as _l
+from flask_babel import lazy_gettext
 from marshmallow import validate
+
+_l = lazy_gettext  # Flask-Babel's usual short name for it; babel.cfg extracts _l(...)
 
 
 class Range(validate.Range):

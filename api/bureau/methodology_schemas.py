@@ -1,11 +1,13 @@
 """Methodology filing schemas; a version's parameters are checked against its kind."""
 import marshmallow as ma
 from flask_babel import gettext as _
-from flask_babel import lazy_gettext as _l
+from flask_babel import lazy_gettext
 
 from accounting.record.rules import RECYCLING_CATEGORIES, TRIP_MODES
 from api.schemas_common import LocalDateTime, TrimmedString
 from api.translated_validators import Length, OneOf, Range
+
+_l = lazy_gettext  # Flask-Babel's usual short name for it; babel.cfg extracts _l(...)
 
 # Factors are decimal strings: exact, never floats (DOMAIN.md §2).
 DECIMAL = ma.validate.Regexp(r"^\d{1,6}(\.\d{1,6})?$", error=_l("Not a decimal string like \"26.9\"."))
