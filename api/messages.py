@@ -122,7 +122,7 @@ PROBLEMS: dict[str, Problem] = {
 FIELD_MESSAGES: dict[str, LazyString] = {
     "ends_before_start": _l("Ends before it starts."),
     "lasts_over_a_day": _l("Lasts more than 24 hours."),
-    "outside_claim_window": _l("Older than the 7-day claim window."),
+    "outside_claim_window": _l("Older than the claim window of the methodology in force."),
     "in_future": _l("Lies in the future."),
     # The same English as account_not_found's detail, another Chinese: hence a context.
     "unknown_account": lazy_pgettext("field error", "No such carbon account."),

@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
 from accounting.ledger.accounts import ensure_system_accounts, forget_cached_ids
-from accounting.quantification.methodologies import seed_default_methodologies
+from accounting.quantification.methodologies import forget_kept_versions, seed_default_methodologies
 from api.after_commit import forget_coalesced_windows
 from tests.support import RESIDENT_PASSWORD, ApiClient, SourceClient
 
@@ -126,6 +126,7 @@ def _clean_state(request):
             seed_default_methodologies(connection)
             ensure_system_accounts(connection)
         forget_cached_ids()
+        forget_kept_versions()
         client = app.extensions.get("redis")
         if client is not None:
             client.flushdb()

@@ -327,7 +327,7 @@ def test_actions_outside_the_claim_window_in_the_future_or_without_an_offset_are
     assert result["accepted"] == 2
     rejected = {r["index"]: r for r in result["rejected"]}
     assert rejected[0]["reasons"] == {"started_at": "outside_claim_window"}
-    assert rejected[0]["errors"] == {"started_at": ["Older than the 7-day claim window."]}
+    assert rejected[0]["errors"] == {"started_at": ["Older than the claim window of the methodology in force."]}
     assert rejected[1]["reasons"] == {"ended_at": "in_future"}
     assert rejected[2] == {"index": 2, "errors": {"started_at": ["Not a valid aware datetime."]}, "reasons": {}}
     # A drop-off has only occurred_at: that is the field its errors must name.

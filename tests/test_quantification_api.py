@@ -329,3 +329,22 @@ def test_each_trip_uses_the_version_in_force_when_it_happened(app, api, resident
     assert seen == {first: (v1, "26.9", 134), before_v2_approved: (v1, "26.9", 134),
                     earlier: (v1, "26.9", 134), later: (v2, "30", 150)}
     assert _pending(api, resident) == 134 * 3 + 150
+
+
+def test_the_claim_window_a_report_is_held_to_is_the_versions(app, api, resident):
+    """Not a constant: a version that allows 14 days lets a 10-day-old trip in, at the door and when quantified."""
+    ten_days_ago = _shanghai(10, 8)
+    refused = api.trip(resident, mode="bus", start=ten_days_ago, minutes=20, distance_m=5_000)
+    assert refused.status_code == 422
+    assert refused.get_json()["errors"] == {"started_at": "超过所适用方法学规定的申报期限。"}
+    with app.app_context():
+        trip = db.session.scalar(select(Methodology.id).where(Methodology.code == "TRIP"))
+        version = draft_version(trip, TRIP_V1 | {"claim_window_days": 14}, TRIP_V1_SOURCES, _shanghai(30, 0), None,
+                                actor_id=1)
+        file_version(trip, version.version, actor_id=1)
+        approve_version(trip, version.version, actor_id=2)
+        db.session.commit()
+        v2 = version.id
+    accepted = _post_trip(api, resident, "bus", ten_days_ago, 20, distance_m=5_000)
+    event = _events(api, resident)[accepted]
+    assert (event["status"], event["methodology_version_id"], event["reduction_g"]) == ("quantified", v2, 134)

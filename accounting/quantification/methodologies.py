@@ -3,6 +3,7 @@
 An approved version is never edited: a change is a new version, and results already
 computed keep the version that produced them.
 """
+import time
 from collections.abc import Callable
 from datetime import datetime
 
@@ -45,6 +46,8 @@ def seed_default_methodologies(connection) -> int:
                 approval_note="Binzhou default version 1, shipped with the platform (DOMAIN.md §3)",
             ))
             added += 1
+    if added:
+        forget_kept_versions()
     return added
 
 
@@ -116,6 +119,7 @@ def approve_version(methodology_id: int, number: int, actor_id: int, note: str |
     version.approval_note = note
     db.session.flush()
     _audit(version, "methodology_approved", actor_id, note=note)
+    forget_kept_versions()
     return version
 
 
@@ -145,6 +149,7 @@ def retire_version(methodology_id: int, number: int, actor_id: int) -> Methodolo
     version.status = "retired"
     db.session.flush()
     _audit(version, "methodology_retired", actor_id)
+    forget_kept_versions()
     return version
 
 
@@ -175,12 +180,34 @@ def version_in_force(versions: list[tuple], moment: datetime) -> tuple | None:
     return None
 
 
+# The record checks every report against its claim window before keeping it, and reading the
+# approved versions for each was a third of a trip's CPU; so that check reads them from a copy
+# kept per process and database for up to WINDOWS_KEPT_SECONDS. This process's own approvals
+# and retirements drop the copy at once; another process's reach it within that time.
+# Quantification itself always reads the versions afresh.
+WINDOWS_KEPT_SECONDS = 30.0
+_kept_versions: dict[str, tuple[float, dict]] = {}
+
+
+def _approved_versions_kept() -> dict[str, list[tuple]]:
+    database, now = db.session.get_bind().url.render_as_string(), time.monotonic()
+    kept = _kept_versions.get(database)
+    if kept is None or now - kept[0] > WINDOWS_KEPT_SECONDS:
+        kept = _kept_versions[database] = (now, approved_versions())
+    return kept[1]
+
+
+def forget_kept_versions() -> None:
+    """Read the approved versions afresh next time (a version changed, or a test emptied the database)."""
+    _kept_versions.clear()
+
+
 def claim_windows(now: datetime) -> Callable[[str, datetime], ClaimWindow | None]:
     """kind and an action's start → the claim window an action is held to before it is recorded:
     the approved version's in force then, or, when none was (an action before the first version,
     or a date at the calendar's edge), the one in force now. None when no version is in force at all.
     """
-    versions = approved_versions()
+    versions = _approved_versions_kept()
 
     def window_of(kind: str, started_at: datetime) -> ClaimWindow | None:
         in_force = version_in_force(versions.get(kind, []), started_at) or version_in_force(versions.get(kind, []), now)
