@@ -4,14 +4,14 @@ What holders still have of the range moves to the revocation account, revoked, o
 per holder; what was already retired or revoked is reported, not touched (invariant 6).
 Frozen accounts are revoked from too.
 """
-from sqlalchemy import and_, select
+from sqlalchemy import and_, func, literal, select
 
 from accounting.errors import DomainError, NotFound
 from accounting.issuance.models import IssuanceBatch
 from accounting.ledger import audit
 from accounting.ledger.accounts import system_account_id
 from accounting.ledger.idempotency import Idempotency
-from accounting.ledger.models import CreditBlock, JournalTransaction
+from accounting.ledger.models import BLOCK_SERIALS, CreditBlock, JournalTransaction
 from accounting.ledger.movement import Audit, Within, lock_accounts, move, ranges_of
 from config.extensions import db
 
@@ -23,7 +23,7 @@ def revoke_range(serial_prefix: str, first: int, last: int, reason: str, idempot
     if batch is None or first < 1 or last < first:
         raise NotFound("serial_not_found")
     in_range = and_(CreditBlock.batch_id == batch.id, CreditBlock.status != "split",
-                    CreditBlock.first_serial <= last, CreditBlock.last_serial >= first)
+                    BLOCK_SERIALS.op("&&")(func.int8range(first, last, literal("[]"))))
     earlier = _revocations_keyed(idempotency)
     if earlier:  # invariant 7: a replay answers as the first call did; another request is refused
         if any(t.request_hash != idempotency.request_hash for t in earlier):

@@ -1,9 +1,9 @@
 """Tracing units: from a serial number back to its batch, holders and the actions behind it."""
-from sqlalchemy import select
+from sqlalchemy import BigInteger, cast, select
 
 from accounting.errors import NotFound
 from accounting.issuance.models import IssuanceBatch
-from accounting.ledger.models import Account, BlockMovement, CreditBlock, JournalTransaction
+from accounting.ledger.models import BLOCK_SERIALS, Account, BlockMovement, CreditBlock, JournalTransaction
 from accounting.ledger.serials import parse_unit
 from accounting.record.models import GreenEvent
 from config.extensions import db
@@ -24,7 +24,7 @@ def trace_unit(serial: str) -> dict:
         raise NotFound("serial_not_found")
     block = db.session.scalar(select(CreditBlock).where(
         CreditBlock.batch_id == batch.id, CreditBlock.status != "split",
-        CreditBlock.first_serial <= number, CreditBlock.last_serial >= number))
+        BLOCK_SERIALS.op("@>")(cast(number, BigInteger))))
     lineage = _lineage(block)
     holders = db.session.execute(
         select(JournalTransaction.id, JournalTransaction.kind, JournalTransaction.created_at,

@@ -12,6 +12,8 @@ from sqlalchemy import (
     Integer,
     String,
     UniqueConstraint,
+    func,
+    literal,
     text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
@@ -104,7 +106,9 @@ class CreditBlock(db.Model):
     """A range of serial numbers held by one account; moving part of it splits it.
 
     Blocks that are not `split` never overlap within a batch (a GiST exclusion
-    constraint) and together cover the batch exactly (invariant 4).
+    constraint) and together cover the batch exactly (invariant 4). That constraint's index is
+    also how a block is found by serial (`BLOCK_SERIALS`): no second index to maintain on
+    every split.
     """
 
     __tablename__ = "credit_blocks"
@@ -114,7 +118,6 @@ class CreditBlock(db.Model):
         # A holder's active blocks, oldest first: where every movement takes its units from.
         Index("ix_credit_blocks_active_by_account", "account_id", "batch_id", "first_serial",
               postgresql_where=text("status = 'active'")),
-        Index("ix_credit_blocks_batch_id_first_serial", "batch_id", "first_serial"),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
@@ -177,3 +180,8 @@ class AuditRecord(db.Model):
     prev_hash: Mapped[str | None] = mapped_column(String(64))
     hash: Mapped[str | None] = mapped_column(String(64))
     sealed_at = mapped_column(UTCDateTime, nullable=True)
+
+
+# A block's serials as the exclusion constraint indexes them: `@>` a serial, or `&&` a range, with
+# `batch_id =` and `status <> 'split'`, is answered by its GiST index.
+BLOCK_SERIALS = func.int8range(CreditBlock.first_serial, CreditBlock.last_serial, literal("[]"))

@@ -87,15 +87,21 @@ LANGUAGE plpgsql AS $$
 DECLARE
     tx bigint;
     again boolean;
-    sender accounts;
-    receiver accounts;
+    account record;
+    locked integer := 0;
+    sender_kind text;
+    sender_balance bigint;
     taken bigint := 0;
     block record;
     lo bigint;
     hi bigint;
-    whole bigint[] := '{}';
-    moved bigint[] := '{}';
     part bigint;
+    whole bigint[] := '{}';
+    -- the ranges moved, as they are returned and written to the audit log
+    ids bigint[] := '{}';
+    prefixes text[] := '{}';
+    firsts bigint[] := '{}';
+    lasts bigint[] := '{}';
 BEGIN
     IF p_from IS NULL OR p_to IS NULL THEN
         PERFORM ledger_refuse('account_not_found');
@@ -120,26 +126,33 @@ BEGIN
 
     -- Rows are locked as they leave the sort, so in id order: two movements in opposite
     -- directions never deadlock.
-    PERFORM 1 FROM accounts AS a WHERE a.id IN (p_from, p_to) ORDER BY a.id FOR UPDATE;
-    SELECT * INTO sender FROM accounts AS a WHERE a.id = p_from;
-    SELECT * INTO receiver FROM accounts AS a WHERE a.id = p_to;
-    IF sender.id IS NULL OR receiver.id IS NULL THEN
+    FOR account IN SELECT a.id, a.kind, a.balance_g, a.frozen_at FROM accounts AS a
+                   WHERE a.id IN (p_from, p_to) ORDER BY a.id FOR UPDATE
+    LOOP
+        locked := locked + 1;
+        IF account.frozen_at IS NOT NULL AND NOT (CASE WHEN account.id = p_from THEN p_sender_may_be_frozen
+                                                       ELSE p_receiver_may_be_frozen END) THEN
+            PERFORM ledger_refuse('account_frozen');
+        END IF;
+        IF account.id = p_from THEN
+            sender_kind := account.kind;
+            sender_balance := account.balance_g;
+        END IF;
+    END LOOP;
+    IF locked < 2 THEN
         PERFORM ledger_refuse('account_not_found');
     END IF;
-    IF (sender.frozen_at IS NOT NULL AND NOT p_sender_may_be_frozen)
-       OR (receiver.frozen_at IS NOT NULL AND NOT p_receiver_may_be_frozen) THEN
-        PERFORM ledger_refuse('account_frozen');
-    END IF;
-    IF p_amount IS NOT NULL AND sender.kind <> 'issuance' AND sender.balance_g < p_amount THEN
+    IF p_amount IS NOT NULL AND sender_kind <> 'issuance' AND sender_balance < p_amount THEN
         PERFORM ledger_refuse('insufficient_balance',
-                              jsonb_build_object('balance_g', sender.balance_g, 'needed', p_amount));
+                              jsonb_build_object('balance_g', sender_balance, 'needed', p_amount));
     END IF;
 
     -- The sender's blocks, oldest first (ix_credit_blocks_active_by_account), read only as far
     -- as the amount needs. A block the range begins or ends inside is split: the part moved
     -- and the parts kept become blocks of their own, the original `split` (history).
     FOR block IN
-        SELECT b.id, b.batch_id, b.first_serial, b.last_serial FROM credit_blocks AS b
+        SELECT b.id, b.batch_id, b.first_serial, b.last_serial, i.serial_prefix::text AS prefix
+        FROM credit_blocks AS b JOIN issuance_batches AS i ON i.id = b.batch_id
         WHERE b.account_id = p_from AND b.status = 'active'
           AND (p_within_batch IS NULL OR (b.batch_id = p_within_batch AND b.last_serial >= p_within_first
                                           AND b.first_serial <= p_within_last))
@@ -156,6 +169,7 @@ BEGIN
         END IF;
         IF lo = block.first_serial AND hi = block.last_serial THEN
             whole := whole || block.id;
+            part := block.id;
         ELSE
             -- Marked split before its parts exist: the exclusion constraint never sees an overlap.
             UPDATE credit_blocks SET status = 'split' WHERE id = block.id;
@@ -165,8 +179,11 @@ BEGIN
             WHERE k.first_serial <= k.last_serial;
             INSERT INTO credit_blocks (batch_id, first_serial, last_serial, account_id, status, parent_id, created_in)
             VALUES (block.batch_id, lo, hi, p_to, p_status, block.id, tx) RETURNING id INTO part;
-            moved := moved || part;
         END IF;
+        ids := ids || part;
+        prefixes := prefixes || block.prefix;
+        firsts := firsts || lo;
+        lasts := lasts || hi;
         taken := taken + (hi - lo + 1);
         EXIT WHEN taken = p_amount;
     END LOOP;
@@ -174,24 +191,21 @@ BEGIN
         PERFORM ledger_refuse(CASE WHEN p_amount IS NULL THEN 'nothing_to_move' ELSE 'insufficient_balance' END,
                               jsonb_build_object('needed', p_amount, 'short', p_amount - taken));
     END IF;
-    UPDATE credit_blocks SET account_id = p_to, status = p_status WHERE id = ANY(whole);
-    moved := moved || whole;
+    IF cardinality(whole) > 0 THEN
+        UPDATE credit_blocks SET account_id = p_to, status = p_status WHERE id = ANY(whole);
+    END IF;
 
     INSERT INTO block_movements (transaction_id, block_id, from_account_id, to_account_id)
-    SELECT tx, unnest(moved), p_from, p_to;
+    SELECT tx, unnest(ids), p_from, p_to;
     PERFORM ledger_post(tx, ARRAY[p_from, p_to], ARRAY[-taken, taken]);
-    RETURN QUERY
-        SELECT tx, false, b.id, i.serial_prefix::text, b.first_serial, b.last_serial
-        FROM credit_blocks AS b JOIN issuance_batches AS i ON i.id = b.batch_id
-        WHERE b.id = ANY(moved) ORDER BY b.batch_id, b.first_serial;
     PERFORM ledger_audit(p_audit_actor, coalesce(p_audit_action, p_kind), coalesce(p_audit_subject, 'transaction:' || tx),
         p_audit_payload || jsonb_build_object(
             'transaction', tx, 'from', p_from, 'to', p_to, 'amount_g', taken, 'memo', p_memo,
-            'serials', (SELECT jsonb_agg(ledger_serials(i.serial_prefix, b.first_serial, b.last_serial)
-                                         ORDER BY b.batch_id, b.first_serial)
-                        FROM credit_blocks AS b JOIN issuance_batches AS i ON i.id = b.batch_id
-                        WHERE b.id = ANY(moved))),
+            'serials', (SELECT jsonb_agg(ledger_serials(r.prefix, r.first_serial, r.last_serial))
+                        FROM unnest(prefixes, firsts, lasts) AS r(prefix, first_serial, last_serial))),
         p_at);
+    RETURN QUERY SELECT tx, false, r.id, r.prefix, r.first_serial, r.last_serial
+                 FROM unnest(ids, prefixes, firsts, lasts) AS r(id, prefix, first_serial, last_serial);
 END $$;
 
 -- 签发: a batch's units come into being, serials 1..quantity laid end to end over its accounts

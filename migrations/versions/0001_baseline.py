@@ -339,7 +339,6 @@ def upgrade():
     )
     with op.batch_alter_table('credit_blocks', schema=None) as batch_op:
         batch_op.create_index('ix_credit_blocks_active_by_account', ['account_id', 'batch_id', 'first_serial'], unique=False, postgresql_where=sa.text("status = 'active'"))
-        batch_op.create_index('ix_credit_blocks_batch_id_first_serial', ['batch_id', 'first_serial'], unique=False)
 
     op.create_table('green_events',
     sa.Column('id', sa.BigInteger(), nullable=False),
@@ -516,7 +515,6 @@ def downgrade():
 
     op.drop_table('green_events')
     with op.batch_alter_table('credit_blocks', schema=None) as batch_op:
-        batch_op.drop_index('ix_credit_blocks_batch_id_first_serial')
         batch_op.drop_index('ix_credit_blocks_active_by_account', postgresql_where=sa.text("status = 'active'"))
 
     op.drop_table('credit_blocks')
