@@ -22,10 +22,15 @@ def fresh_database(name: str) -> str:
     with psycopg.connect(ADMIN_URL, autocommit=True) as admin:
         admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         admin.execute(f'CREATE DATABASE "{name}"')
-    url = make_url(ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+    url = make_url_for(name)
     subprocess.run([str(ROOT / ".venv/bin/flask"), "--app", "wsgi", "db", "upgrade"], cwd=ROOT,
                    env=app_environ(url), check=True, capture_output=True)
     return url
+
+
+def make_url_for(name: str) -> str:
+    """The URL of database `name` on the admin connection's server."""
+    return make_url(ADMIN_URL).set(database=name).render_as_string(hide_password=False)
 
 
 def drop_database(name: str) -> None:

@@ -29,21 +29,19 @@ Run: .venv/bin/python bench/ledger.py [--reductions 1000000] [--accounts 10000] 
                                       [--seconds 15] [--rounds 3]
 """
 import argparse
-import multiprocessing
 import os
-import random
-import re
-import subprocess
-import tempfile
 import time
-import uuid
 from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 import harness  # noqa: I001  (puts the project root first on sys.path)
 import psycopg
+import transfers_http
+from ledger_workers import Workers
+from pgbench_runs import LEDGER_MOVE_SCRIPT, PGLEDGER_SCRIPT, load_pgledger, run_pgbench
 
 DB_NAME = "bz_bench_ledger"
+PGLEDGER_DB = "bz_bench_pgledger"
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 
@@ -150,95 +148,6 @@ def print_report(title: str, report: list[dict], seal_seconds: float, verify_sec
     return all(item["ok"] for item in report)
 
 
-# --- 3. transfers ---------------------------------------------------------------------------
-
-def _worker(database_url, accounts, rows, seed, barrier, plan, seconds, max_amount, results):
-    """One process: for each slice of `plan`, back to back for `seconds`, either
-    "transfer": accounting.ledger.transfers.transfer between a random pair + db.session.commit(), or
-    "bare": pgbench's bare transaction (two random rows of bench_two_rows, in id order) through
-    the same session (driver statements + db.session.commit()): the floor of any Python service."""
-    from accounting.errors import DomainError
-    from accounting.ledger.idempotency import Idempotency
-    from accounting.ledger.movement import InsufficientBalance
-    from accounting.ledger.transfers import transfer
-    from api import create_app
-    from config.extensions import db
-
-    rng = random.Random(seed)
-    app = create_app(harness.app_environ(database_url))
-    with app.app_context():
-        def one_transfer(counts):
-            (from_id, _), (_, to_number) = rng.sample(accounts, 2)
-            amount = rng.randint(1, max_amount)
-            key = uuid.uuid4().hex
-            try:
-                transfer(from_id, to_number, amount, Idempotency(f"bench:{seed}", key, key), actor_id=None,
-                         memo="bench")
-                db.session.commit()
-                counts["ok"] += 1
-            except InsufficientBalance:
-                db.session.rollback()
-                counts["insufficient"] += 1
-            except (DomainError, Exception) as error:  # noqa: B014  (counted, reported, never hidden)
-                db.session.rollback()
-                counts["other"] += 1
-                if len(counts["errors"]) < 3:
-                    counts["errors"].append(f"{type(error).__name__}: {str(error)[:200]}")
-
-        def one_bare(counts):
-            low, high = sorted(rng.sample(range(1, rows + 1), 2))
-            amount = rng.randint(1, max_amount)
-            connection = db.session.connection().connection.driver_connection
-            connection.execute("UPDATE bench_two_rows SET balance = balance - %s WHERE id = %s", (amount, low))
-            connection.execute("UPDATE bench_two_rows SET balance = balance + %s WHERE id = %s", (amount, high))
-            db.session.commit()
-            counts["ok"] += 1
-
-        steps = {"transfer": one_transfer, "bare": one_bare}
-        warm = {"ok": 0, "insufficient": 0, "other": 0, "errors": []}
-        for mode in set(plan):  # warm the connection, the statement caches and the imports
-            for _ in range(3):
-                steps[mode](warm)
-        for mode in plan:
-            counts, step = {"ok": 0, "insufficient": 0, "other": 0, "errors": []}, steps[mode]
-            barrier.wait()  # every worker (and the parent) ready: all start together
-            deadline = time.time() + seconds
-            while time.time() < deadline:
-                step(counts)
-            results.put(counts)
-        barrier.wait()  # exit (and tear down) only once the parent's last pgbench slice is over
-
-
-class Workers:
-    """`workers` processes, each with its own app, app context and connection, started once; each
-    run_slice() runs the next step of `plan` in all of them for `seconds`; between slices they wait."""
-
-    def __init__(self, database_url: str, accounts: list[tuple[int, str]], rows: int, workers: int,
-                 plan: list[str], seconds: float, max_amount: int):
-        context = multiprocessing.get_context("spawn")
-        self.results, self.barrier, self.seconds = context.Queue(), context.Barrier(workers + 1), seconds
-        self.processes = [context.Process(target=_worker, args=(
-            database_url, accounts, rows, 1000 + n, self.barrier, plan, seconds, max_amount, self.results))
-            for n in range(workers)]
-        for process in self.processes:
-            process.start()
-
-    def run_slice(self) -> dict:
-        self.barrier.wait(timeout=300)
-        totals = {"ok": 0, "insufficient": 0, "other": 0, "errors": []}
-        for _ in self.processes:
-            counts = self.results.get(timeout=self.seconds + 120)
-            for key in ("ok", "insufficient", "other"):
-                totals[key] += counts[key]
-            totals["errors"].extend(counts["errors"])
-        return totals
-
-    def join(self) -> None:
-        self.barrier.wait(timeout=300)
-        for process in self.processes:
-            process.join(timeout=60)
-
-
 def maintain(database_url: str) -> float:
     """VACUUM ANALYZE and CHECKPOINT before a timed phase: what autovacuum would have done by then
     (it may be off on a bench server), and no checkpoint of the previous phase's writes inside it."""
@@ -249,9 +158,9 @@ def maintain(database_url: str) -> float:
     return time.perf_counter() - started
 
 
-# --- 4. pgbench baseline --------------------------------------------------------------------
+# --- 4. pgbench baselines -------------------------------------------------------------------
 
-PGBENCH_SCRIPT = """\\set a random(1, {rows})
+BARE_SCRIPT = """\\set a random(1, {rows})
 \\set b random(1, {rows} - 1)
 \\set b case when :b >= :a then :b + 1 else :b end
 \\set lo least(:a, :b)
@@ -275,21 +184,27 @@ def two_rows_table(database_url: str, rows: int) -> None:
 
 def pgbench(database_url: str, rows: int, clients: int, seconds: float) -> float:
     """tps of the bare two-row update transaction over bench_two_rows (`rows` rows)."""
-    with tempfile.NamedTemporaryFile("w", suffix=".sql", delete=False) as script:
-        script.write(PGBENCH_SCRIPT.format(rows=rows))
+    return run_pgbench(database_url, BARE_SCRIPT.format(rows=rows), clients, seconds)
+
+
+def versus_pgledger(database_url: str, accounts: list[tuple[int, str]], clients: int, seconds: float,
+                    rounds: int) -> tuple[float, float, list[float], list[float]]:
+    """pgbench driving our movement (as the service calls it) and pgledger's transfer, each over as
+    many accounts, `clients` clients, slices taking turns; (ours, pgledger's) mean tps and slices."""
+    ids = [account_id for account_id, _ in accounts]
+    assert ids == list(range(ids[0], ids[0] + len(ids))), "pgbench draws account ids from one range"
+    peer = load_pgledger(harness.ADMIN_URL, PGLEDGER_DB, len(ids))
+    ours, theirs = [], []
     try:
-        completed = subprocess.run(
-            ["pgbench", "-n", "-c", str(clients), "-j", "2", "-T", str(round(seconds)), "-f", script.name, database_url],
-            capture_output=True, text=True, check=True)
+        for _ in range(rounds):
+            maintain(database_url)
+            ours.append(run_pgbench(database_url, LEDGER_MOVE_SCRIPT, clients, seconds / rounds,
+                                    lo=ids[0], hi=ids[-1]))
+            maintain(peer)
+            theirs.append(run_pgbench(peer, PGLEDGER_SCRIPT, clients, seconds / rounds, n=len(ids)))
     finally:
-        os.unlink(script.name)
-    match = re.search(r"tps = ([\d.]+) \(without initial connection time\)", completed.stdout)
-    if not match:
-        raise RuntimeError(f"no tps in pgbench output:\n{completed.stdout}\n{completed.stderr}")
-    failed = re.search(r"number of failed transactions: (\d+)", completed.stdout)
-    if failed and int(failed.group(1)):
-        raise RuntimeError(f"pgbench had failed transactions:\n{completed.stdout}")
-    return float(match.group(1))
+        harness.drop_database(PGLEDGER_DB)
+    return sum(ours) / rounds, sum(theirs) / rounds, ours, theirs
 
 
 def server_setting(database_url: str, name: str) -> str:
@@ -298,6 +213,10 @@ def server_setting(database_url: str, name: str) -> str:
 
 
 # --- main -----------------------------------------------------------------------------------
+
+def slices(values: list[float]) -> str:
+    return ", ".join(f"{v:,.0f}" for v in values)
+
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -310,7 +229,11 @@ def main():
                         help="the seconds are cut into this many slices, transfers and pgbench alternating")
     parser.add_argument("--max-amount", type=int, default=100, help="transfers are 1..N g")
     parser.add_argument("--keep", action="store_true", help="keep the database for inspection")
+    parser.add_argument("--quick", action="store_true",
+                        help="under 5 minutes: 100,000 reductions, 10 s per case in 2 slices, no hot case")
     args = parser.parse_args()
+    if args.quick:
+        args.reductions, args.seconds, args.rounds = min(args.reductions, 100_000), 10, 2
 
     from api import create_app
 
@@ -345,7 +268,8 @@ def main():
               f"issuance; this server runs with autovacuum = {server_setting(database_url, 'autovacuum')})")
         figures = []
         slice_seconds = args.seconds / args.rounds
-        for label, pool, rows in (("spread", accounts, args.accounts), ("hot", accounts[:args.hot], args.hot)):
+        cases = [("spread", accounts, args.accounts)] + ([] if args.quick else [("hot", accounts[:args.hot], args.hot)])
+        for label, pool, rows in cases:
             two_rows_table(database_url, rows)
             plan = ["transfer", "bare"] * args.rounds
             workers = Workers(database_url, pool, rows, args.workers, plan, slice_seconds, args.max_amount)
@@ -363,7 +287,6 @@ def main():
             transfers["rate"] = transfers["ok"] / args.seconds
             tps, bare = sum(tps_slices) / len(tps_slices), sum(bare_slices) / len(bare_slices)
             figures.append((label, transfers, tps, bare))
-            slices = lambda values: ", ".join(f"{v:,.0f}" for v in values)  # noqa: E731
             print(f"transfer: {label:6} over {len(pool):,} accounts, {args.workers} processes, {args.seconds} s: "
                   f"{transfers['rate']:,.0f} transfers/s ({transfers['ok']:,} ok, "
                   f"{transfers['insufficient']} insufficient balance, {transfers['other']} other failures; "
@@ -374,12 +297,28 @@ def main():
                   f"{tps:,.0f} tps (bare BEGIN; two UPDATEs; END; slices {slices(tps_slices)})")
             print(f"python  : {label:6} the same bare transaction from the {args.workers} processes through "
                   f"db.session: {bare:,.0f} tps = {bare / tps:.1%} of pgbench (slices {slices(bare_slices)})")
+        ours, theirs, our_slices, their_slices = versus_pgledger(database_url, accounts, args.workers, args.seconds,
+                                                                args.rounds)
+        print(f"pgbench : our movement (SELECT * FROM ledger_move(...), as the service calls it) over "
+              f"{len(accounts):,} accounts, {args.workers} clients: {ours:,.0f} tps (slices {slices(our_slices)}); "
+              f"pgledger_create_transfer over as many accounts, same clients, taking turns: {theirs:,.0f} tps "
+              f"(slices {slices(their_slices)})")
+        http = transfers_http.measure(app, database_url, DB_NAME, accounts, args.workers, args.seconds, args.rounds)
+        print(f"http    : POST /api/v1/transfers {http['transfers']:,.0f}/s and GET /healthz {http['healthz']:,.0f}/s, "
+              f"{args.workers} clients, 4 gunicorn workers, taking turns; answers "
+              f"{dict(http['answers']['transfers'])} / {dict(http['answers']['healthz'])}")
         verified_after_transfers = print_report("after transfers", *verify(app))
         for label, transfers, tps, bare in figures:
-            ratio = transfers["rate"] / tps
-            print(f"ratio   : {label:6} {transfers['rate']:,.0f} / {tps:,.0f} = {ratio:.1%} of pgbench "
-                  f"(target >= 25%) {'PASS' if ratio >= 0.25 else 'FAIL'}; "
-                  f"{transfers['rate'] / bare:.1%} of the bare transaction through db.session")
+            print(f"ratio   : {label:6} {transfers['rate']:,.0f} transfers/s = {transfers['rate'] / tps:.1%} of "
+                  f"pgbench's bare transaction, {transfers['rate'] / bare:.1%} of it through db.session")
+        spread = figures[0]
+        targets = (("ratio_vs_pgledger", ours / theirs, 1.0),
+                   ("ratio_vs_bare_python", spread[1]["rate"] / spread[3], 0.75),
+                   ("ratio_transfers_vs_healthz", http["transfers"] / http["healthz"], 0.35))
+        for name, value, target in targets:
+            print(f"{name} {value:.2f}")
+            print(f"          (target >= {target}) {'PASS' if value >= target else 'FAIL'}; 1-min load average "
+                  f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
         print(f"verify  : {'all invariants ok' if verified_after_issue and verified_after_transfers else 'FAILED'}")
     finally:
         if not args.keep:
