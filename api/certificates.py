@@ -1,6 +1,7 @@
 """Retirement certificates as SVG: text renders in the reader's own CJK fonts, and the QR
 code points at the public record anyone can check."""
 import io
+import re
 from xml.sax.saxutils import escape
 
 import qrcode
@@ -8,6 +9,16 @@ import qrcode.image.svg
 from flask import Response
 
 from api.schemas_common import SHANGHAI
+
+
+# What XML 1.0 cannot hold at all (control characters, lone surrogates, U+FFFE/U+FFFF): dropped, so
+# the certificate stays a well-formed document whatever text was accepted into it.
+NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
+def xml_text(text: str) -> str:
+    """`text` as XML character data."""
+    return escape(NOT_XML.sub("", text))
 
 
 def _qr_path(text: str) -> str:
@@ -37,7 +48,7 @@ def retirement_certificate_svg(view: dict, check_url: str) -> Response:
     ]
     y, texts = 60, []
     for text, size, weight in lines:
-        texts.append(f'<text x="40" y="{y}" font-size="{size}" font-weight="{weight}">{escape(text)}</text>')
+        texts.append(f'<text x="40" y="{y}" font-size="{size}" font-weight="{weight}">{xml_text(text)}</text>')
         y += size + 16
     height = max(y + 20, 420)
     svg = (

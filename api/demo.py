@@ -56,7 +56,8 @@ def seed_demo() -> str | None:
              f"{sum(len(day['issued']) for day in issued)} batches issued); "
              f"every demo user's password is {DEMO_PASSWORD}"]
     lines += [f"  resident {name}: phone {phone}" for phone, name, _ in DEMO_RESIDENTS]
-    lines += [f"  auditor: phone {AUDITOR_PHONE}", f"  cashier of 黄河路面馆: phone {CASHIER_PHONE} (scanner: /scanner)"]
+    lines += [f"  auditor: phone {AUDITOR_PHONE}",
+              f"  cashier of 黄河路面馆: phone {CASHIER_PHONE} (scanner: /scanner)"]
     return "\n".join(lines)
 
 

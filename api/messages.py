@@ -70,7 +70,7 @@ PROBLEMS: dict[str, Problem] = {
     "version_not_in_state": Problem(409, _l("Wrong version status"),
                                     _l("The version is %(actual)s; this needs %(expected)s.")),
     "approver_is_filer": Problem(409, _l("Four eyes required"),
-                                 _l("Whoever filed a version may not approve it; another auditor must.")),
+                                 _l("Whoever wrote or filed a version may not approve it; another auditor must.")),
     "invalid_effective_range": Problem(422, _l("Invalid effective range"),
                                        _l("effective_to must be after effective_from.")),
     # registry
@@ -94,7 +94,7 @@ PROBLEMS: dict[str, Problem] = {
     "merchant_not_in_state": Problem(409, _l("Wrong merchant status"),
                                      _l("The merchant is %(actual)s; this needs %(expected)s.")),
     "merchant_not_approved": Problem(409, _l("Merchant not approved"),
-                                     _l("Only an approved merchant can publish or redeem coupons.")),
+                                     _l("Only an approved merchant can publish or redeem coupons or send credits.")),
     "no_merchant": Problem(403, _l("No merchant"), _l("Your account belongs to no merchant.")),
     "already_member": Problem(409, _l("Already with a merchant"), _l("Your account already belongs to a merchant.")),
     "campaign_not_found": Problem(404, _l("Campaign not found"), _l("No such campaign.")),

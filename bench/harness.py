@@ -41,7 +41,8 @@ def drop_database(name: str) -> None:
 def app_environ(database_url: str) -> dict:
     return os.environ | {
         "DATABASE_URL": database_url, "REDIS_URL": REDIS_URL, "APP_ENV": "development",
-        "LOGIN_RATE_LIMIT": "1000000 per minute", "ARGON2_TIME_COST": "1", "ARGON2_MEMORY_KIB": "1024",
+        "LOGIN_PHONE_RATE_LIMIT": "1000000 per minute", "LOGIN_ADDRESS_RATE_LIMIT": "1000000 per minute",
+        "REGISTER_RATE_LIMIT": "1000000 per minute", "ARGON2_TIME_COST": "1", "ARGON2_MEMORY_KIB": "1024",
     }
 
 

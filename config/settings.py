@@ -66,7 +66,11 @@ def load_settings(environ=os.environ, **overrides) -> dict:
         "SIGNATURE_MAX_AGE_SECONDS": 300,
         "RATELIMIT_STORAGE_URI": redis_url or "memory://",
         "RATELIMIT_HEADERS_ENABLED": True,
-        "LOGIN_RATE_LIMIT": environ.get("LOGIN_RATE_LIMIT", "10 per minute"),
+        # Sign-in attempts per phone number (a few a minute, fewer an hour: guessing backs off), per
+        # client address (loose: many people share one behind NAT); sign-ups per address.
+        "LOGIN_PHONE_RATE_LIMIT": environ.get("LOGIN_PHONE_RATE_LIMIT", "5 per minute; 20 per hour"),
+        "LOGIN_ADDRESS_RATE_LIMIT": environ.get("LOGIN_ADDRESS_RATE_LIMIT", "120 per minute"),
+        "REGISTER_RATE_LIMIT": environ.get("REGISTER_RATE_LIMIT", "60 per hour"),
         # Argon2 defaults (RFC 9106 second recommendation); tests lower the cost.
         "ARGON2_TIME_COST": int(environ.get("ARGON2_TIME_COST", "3")),
         "ARGON2_MEMORY_KIB": int(environ.get("ARGON2_MEMORY_KIB", "65536")),

@@ -53,6 +53,14 @@ def decide_against(merchant_id: int, actor_id: int, status: str, note: str) -> M
     return found
 
 
+def sending_account(found: Merchant) -> int:
+    """The merchant's account, for credits it sends (transfers, retirements): only while it is
+    approved; a suspended merchant's credits stay where they are until it is reinstated."""
+    if found.status != "approved" or found.account_id is None:
+        raise Conflict("merchant_not_approved")
+    return found.account_id
+
+
 def account_number(found: Merchant) -> str | None:
     if found.account_id is None:
         return None

@@ -37,6 +37,15 @@ def campaign(campaign_id: int, *, lock: bool = False) -> Campaign:
     return found
 
 
+def visible_campaign(campaign_id: int, *, merchant_id: int | None, bureau: bool) -> Campaign:
+    """A campaign as a viewer may see it: a draft only by its own merchant's staff and the bureau
+    (to anyone else it does not exist)."""
+    found = campaign(campaign_id)
+    if found.status == "draft" and not bureau and found.merchant_id != merchant_id:
+        raise NotFound("campaign_not_found")
+    return found
+
+
 def change_status(campaign_id: int, merchant_id: int, action: str) -> Campaign:
     found = campaign(campaign_id, lock=True)
     if found.merchant_id != merchant_id:

@@ -1,6 +1,4 @@
 """A merchant's statement of a period: claims into escrow, redemptions, returns, retirements."""
-import csv
-import io
 from datetime import date, timedelta
 
 from sqlalchemy import or_, select
@@ -35,17 +33,10 @@ def statement_rows(found: Merchant, first: date, last: date) -> list[list]:
             for at, kind, txn, coupon_id, title, account, amount, memo in rows]
 
 
-def statement_csv(found: Merchant, first: date, last: date) -> str:
-    rows = statement_rows(found, first, last)
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow(HEADER)
-    writer.writerows(rows)
+def statement_totals(rows: list[list]) -> list[list]:
+    """A total per (movement type, account): what a merchant reconciles a period with."""
     totals = {}
     for row in rows:
         totals[(row[1], row[5])] = totals.get((row[1], row[5]), 0) + row[6]
-    writer.writerow([])
-    writer.writerow(["total", "type", "", "", "", "account", "amount_g", ""])
-    for (kind, account), amount in sorted(totals.items()):
-        writer.writerow(["total", kind, "", "", "", account, amount, ""])
-    return "\ufeff" + buffer.getvalue()  # a BOM so spreadsheet apps read the Chinese titles right
+    return [[], ["total", "type", "", "", "", "account", "amount_g", ""]] + [
+        ["total", kind, "", "", "", account, amount, ""] for (kind, account), amount in sorted(totals.items())]

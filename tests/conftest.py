@@ -29,7 +29,9 @@ START_REDIS = 'redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save 
 
 TEST_SETTINGS = {
     "APP_ENV": "test",
-    "LOGIN_RATE_LIMIT": "100000 per minute",
+    "LOGIN_PHONE_RATE_LIMIT": "100000 per minute",
+    "LOGIN_ADDRESS_RATE_LIMIT": "100000 per minute",
+    "REGISTER_RATE_LIMIT": "100000 per minute",
     # Argon2 at its lightest: the suite registers hundreds of users.
     "ARGON2_TIME_COST": "1",
     "ARGON2_MEMORY_KIB": "1024",

@@ -1,6 +1,7 @@
 """Sign-up, sign-in, tokens, staff users and filed sources (API.md "Auth"; DOMAIN.md §4)."""
 import json
 import re
+from contextlib import contextmanager
 
 import sqlalchemy as sa
 
@@ -182,28 +183,57 @@ def test_a_token_verified_by_one_app_is_not_taken_by_an_app_with_another_secret(
         app.extensions["celery"].set_default()
 
 
-def test_login_is_rate_limited_per_client_address(app, api, postgres_database, redis_url):
-    resident = api.register()
+@contextmanager
+def app_with(postgres_database, redis_url, app, **limits):
+    """An app of its own with these rate limits (and its own counters, in a Redis db emptied first)."""
     limited = build_app(postgres_database, redis_url)
-    limited.config["LOGIN_RATE_LIMIT"] = "3 per minute"
+    limited.config.update(limits)
+    limited.extensions["redis"].flushdb()
     try:
-        http = limited.test_client()
-        address = {"REMOTE_ADDR": "10.9.9.9"}
-        answers = [login(http, resident.phone, "wrong password", environ_base=address).status_code
-                   for _ in range(3)]
-        assert answers == [401, 401, 401]
-        # The fourth attempt is refused even with the right password.
-        blocked = login(http, resident.phone, environ_base=address)
-        body = assert_problem(blocked, 429, "rate_limited")
-        assert "Retry-After" in blocked.headers and body["title"] == "请求过于频繁"
-        # Another address has its own allowance.
-        assert login(http, resident.phone, environ_base={"REMOTE_ADDR": "10.9.9.10"}).status_code == 200
+        yield limited.test_client()
     finally:
         with limited.app_context():
             db.engine.dispose()
         # Building `limited` made its Celery app the current and default one; shared tasks follow that.
         app.extensions["celery"].set_current()
         app.extensions["celery"].set_default()
+
+
+def test_sign_in_is_limited_per_phone_number_wherever_the_attempts_come_from(app, api, postgres_database,
+                                                                            redis_url):
+    target, neighbour = api.register(), api.register()
+    with app_with(postgres_database, redis_url, app, LOGIN_PHONE_RATE_LIMIT="3 per minute") as http:
+        answers = [login(http, target.phone, "wrong password", environ_base={"REMOTE_ADDR": f"10.9.9.{n}"}).status_code
+                   for n in range(3)]
+        assert answers == [401, 401, 401]
+        # A fourth try at this number is refused, even with the right password and from a fresh address.
+        blocked = login(http, target.phone, environ_base={"REMOTE_ADDR": "10.9.9.99"})
+        body = assert_problem(blocked, 429, "rate_limited")
+        assert "Retry-After" in blocked.headers and body["title"] == "请求过于频繁"
+        # The attacker's address does not lock out a neighbour behind it.
+        assert login(http, neighbour.phone, environ_base={"REMOTE_ADDR": "10.9.9.0"}).status_code == 200
+
+
+def test_one_address_has_a_loose_allowance_of_its_own(app, api, postgres_database, redis_url):
+    residents = [api.register() for _ in range(3)]
+    with app_with(postgres_database, redis_url, app, LOGIN_ADDRESS_RATE_LIMIT="3 per minute") as http:
+        office = {"REMOTE_ADDR": "10.8.8.8"}
+        assert [login(http, r.phone, environ_base=office).status_code for r in residents] == [200, 200, 200]
+        assert_problem(login(http, residents[0].phone, environ_base=office), 429, "rate_limited")
+        assert login(http, residents[0].phone, environ_base={"REMOTE_ADDR": "10.8.8.9"}).status_code == 200
+
+
+def test_sign_up_has_an_allowance_apart_from_sign_in(app, api, postgres_database, redis_url):
+    resident = api.register()
+    with app_with(postgres_database, redis_url, app, REGISTER_RATE_LIMIT="2 per minute") as http:
+        office = {"REMOTE_ADDR": "10.7.7.7"}
+
+        def sign_up():
+            return http.post("/api/v1/auth/register", environ_base=office, json={
+                "phone": next_phone(), "password": RESIDENT_PASSWORD, "display_name": "同事"})
+        assert [sign_up().status_code for _ in range(2)] == [201, 201]
+        assert_problem(sign_up(), 429, "rate_limited")
+        assert login(http, resident.phone, environ_base=office).status_code == 200
 
 
 # --- staff users and data sources through the CLI ---------------------------------------------

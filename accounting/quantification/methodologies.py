@@ -109,11 +109,11 @@ def file_version(methodology_id: int, number: int, actor_id: int) -> Methodology
 
 
 def approve_version(methodology_id: int, number: int, actor_id: int, note: str | None = None):
-    """Approve a filed version; a second auditor must approve what the first filed (four eyes)."""
+    """Approve a filed version; four eyes: neither its author nor whoever filed it may approve it."""
     version = version_of(methodology_id, number, lock=True)
     if version.status != "filed":
         raise Conflict("version_not_in_state", expected="filed", actual=version.status)
-    if version.filed_by == actor_id:
+    if actor_id in (version.filed_by, version.created_by):
         raise Conflict("approver_is_filer")
     version.status, version.approved_by, version.approved_at = "approved", actor_id, utcnow()
     version.approval_note = note

@@ -1,6 +1,4 @@
 """Registry health (verification, the audit chain), the audit log, and CSV exports."""
-import csv
-import io
 from datetime import date, timedelta
 
 from flask import Response, abort, flash, g, redirect, render_template, request, url_for
@@ -15,10 +13,11 @@ from accounting.ledger.tasks import seal_audit_log
 from accounting.ledger.verify import verify_registry
 from api.console.blueprint import bp, console_login_required
 from api.console.pages_dashboard import last_verification
+from api.csv_export import csv_download
 from config.db_types import utcnow
 from config.extensions import db
 from merchants.models import Merchant
-from merchants.statements import statement_csv
+from merchants.statements import HEADER, statement_rows, statement_totals
 
 
 @bp.get("/health")
@@ -66,12 +65,7 @@ def _period() -> tuple[date, date]:
 
 
 def _csv(name: str, header: list[str], rows, first: date, last: date) -> Response:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow(header)
-    writer.writerows(rows)
-    return Response("\ufeff" + buffer.getvalue(), mimetype="text/csv", headers={
-        "Content-Disposition": f'attachment; filename="{name}-{first}-{last}.csv"'})
+    return csv_download(f"{name}-{first}-{last}.csv", header, rows)
 
 
 @bp.get("/exports")
@@ -114,5 +108,5 @@ def export_statement(merchant_id):
     if found.account_id is None:
         flash(_("This merchant is not approved and has no statement."), "error")
         return redirect(url_for("console.exports"))
-    return Response(statement_csv(found, first, last), mimetype="text/csv", headers={
-        "Content-Disposition": f'attachment; filename="statement-{found.id}-{first}-{last}.csv"'})
+    rows = statement_rows(found, first, last)
+    return csv_download(f"statement-{found.id}-{first}-{last}.csv", HEADER, rows, statement_totals(rows))

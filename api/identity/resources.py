@@ -1,10 +1,9 @@
 """/auth: register, login, refresh, logout."""
-from flask import current_app
 from flask.views import MethodView
 from flask_jwt_extended import jwt_required
 from flask_smorest import Blueprint
 
-from api.identity import operations, tokens
+from api.identity import limits, operations, tokens
 from api.identity.schemas import (
     AccessTokenSchema,
     LoggedInSchema,
@@ -17,13 +16,15 @@ from config.extensions import limiter
 blp = Blueprint("auth", __name__, url_prefix="/api/v1/auth", description="Sign-up and sign-in")
 
 
-def _login_limit() -> str:
-    return current_app.config["LOGIN_RATE_LIMIT"]
+# Sign-in counts against the phone number it names and, loosely, the client address; sign-up
+# against the address alone, with an allowance of its own (api/identity/limits.py says why).
+SIGN_IN_LIMITS = [limiter.limit(limits.per_phone, key_func=limits.phone_in_body),
+                  limiter.limit(limits.per_address)]
 
 
 @blp.route("/register")
 class Register(MethodView):
-    decorators = [limiter.limit(_login_limit)]
+    decorators = [limiter.limit(limits.sign_up)]
 
     @blp.arguments(RegisterSchema())
     @blp.response(201, RegisteredSchema)
@@ -36,13 +37,13 @@ class Register(MethodView):
 
 @blp.route("/login")
 class Login(MethodView):
-    decorators = [limiter.limit(_login_limit)]
+    decorators = SIGN_IN_LIMITS
 
     @blp.arguments(LoginSchema())
     @blp.response(200, LoggedInSchema)
     @blp.alt_response(401, description="Wrong phone or password")
     def post(self, args):
-        """Sign in with phone and password (rate-limited per client address)."""
+        """Sign in with phone and password (rate-limited per phone number, and loosely per client address)."""
         user, account_id = operations.authenticate(args["phone"], args["password"])
         return {"user": user, **tokens.issue_tokens(user, account_id)}
 

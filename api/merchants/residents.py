@@ -7,6 +7,7 @@ from accounting.errors import NotFound
 from api import qr
 from api.actor import current_actor, roles_required
 from api.idempotency import idempotent
+from api.merchants.acting import acting_merchant_id
 from api.merchants.schemas import (
     CampaignListArgs,
     CampaignPageSchema,
@@ -49,8 +50,11 @@ class OneCampaign(MethodView):
     @blp.response(200, CampaignSchema)
     @blp.doc(security=SIGNED_IN)
     def get(self, campaign_id):
-        """One campaign with its remaining stock."""
-        return campaigns.campaign(campaign_id)
+        """One campaign with its remaining stock (a draft only for its own merchant and the bureau)."""
+        actor = current_actor()
+        return campaigns.visible_campaign(
+            campaign_id, merchant_id=acting_merchant_id() if actor.role == "merchant_staff" else None,
+            bureau=actor.role in ("auditor", "admin"))
 
 
 @blp.route("/campaigns/<int:campaign_id>/claim")

@@ -1,7 +1,7 @@
 """Merchant staff and the bureau: applications, campaigns, the till (verify, redeem), absorption."""
 import secrets
 
-from flask import Response, current_app
+from flask import current_app
 from flask.views import MethodView
 from flask_smorest import Blueprint
 from sqlalchemy import bindparam, select
@@ -10,6 +10,7 @@ from accounting.errors import DomainError
 from accounting.ledger import retirements
 from accounting.ledger.models import Account
 from api.actor import current_actor, roles_required
+from api.csv_export import csv_download
 from api.idempotency import idempotent
 from api.identity.models import User
 from api.merchants.acting import acting_merchant, acting_merchant_id
@@ -33,7 +34,7 @@ from config.db_types import utcnow
 from config.extensions import db
 from merchants import applications, campaigns, coupons
 from merchants.qr_tokens import read_token
-from merchants.statements import statement_csv
+from merchants.statements import HEADER, statement_rows, statement_totals
 
 blp = Blueprint("merchants", __name__, url_prefix="/api/v1", description="商户: applications, campaigns, the till")
 
@@ -200,10 +201,8 @@ class MerchantRetirements(MethodView):
     def post(self, args, merchant_id):
         """消纳: retire absorbed credits for a beneficiary and purpose, with a certificate."""
         found = acting_merchant(merchant_id)
-        if found.account_id is None:
-            raise DomainError("merchant_not_approved")
-        retirement = retirements.retire(found.account_id, args["amount_g"], args["beneficiary"], args["purpose"],
-                                     ledger_idempotency(), actor_id=current_actor().user_id)
+        retirement = retirements.retire(applications.sending_account(found), args["amount_g"], args["beneficiary"],
+                                        args["purpose"], ledger_idempotency(), actor_id=current_actor().user_id)
         seal_soon()
         return retirement_view(retirement)
 
@@ -218,7 +217,6 @@ class Statement(MethodView):
         """Claims, redemptions, returns and retirements of a period (Asia/Shanghai days), as CSV."""
         found = (acting_merchant(merchant_id) if current_actor().role == "merchant_staff"
                  else applications.merchant(merchant_id))
-        body = statement_csv(found, args["day_from"], args["day_to"])
-        filename = f"statement-{found.id}-{args['day_from']}-{args['day_to']}.csv"
-        return Response(body, mimetype="text/csv",
-                        headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+        rows = statement_rows(found, args["day_from"], args["day_to"])
+        return csv_download(f"statement-{found.id}-{args['day_from']}-{args['day_to']}.csv", HEADER, rows,
+                            statement_totals(rows))

@@ -9,6 +9,7 @@ from accounting.ledger.tasks import seal_audit_log
 from api.actor import current_actor
 from api.after_commit import enqueue_after_commit
 from api.merchants.acting import acting_merchant
+from merchants.applications import sending_account
 
 
 def acting_account_id() -> int:
@@ -16,7 +17,7 @@ def acting_account_id() -> int:
     actor = current_actor()
     account_id = actor.account_id
     if actor.role == "merchant_staff":
-        account_id = acting_merchant().account_id
+        account_id = sending_account(acting_merchant())
     if account_id is None:
         raise DomainError("no_account")
     return account_id
