@@ -55,12 +55,27 @@ def enqueue_after_commit(task, *args, coalesce_seconds: float | None = None) -> 
         after_commit(lambda: bound.delay(*args))
 
 
+# After a failure to reach the broker, this process stops trying for a while: with Redis down,
+# requests answer at once instead of each waiting on a connection timeout. What they would have
+# enqueued is found by beat's sweeps (received events, unissued batches, the unsealed audit tail).
+BROKER_PAUSE_SECONDS = 5.0
+
+
 def run_after_commit() -> None:
-    for callback in g.pop("after_commit", []):
+    callbacks = g.pop("after_commit", [])
+    if not callbacks:
+        return
+    paused_until = current_app.extensions.setdefault("broker_paused_until", [0.0])
+    if clock() < paused_until[0]:
+        return
+    for callback in callbacks:
         try:
             callback()
         except Exception:  # the data is committed; the beat sweep catches what this missed
-            log.exception("after-commit work failed; the periodic sweep will retry it")
+            paused_until[0] = clock() + BROKER_PAUSE_SECONDS
+            log.warning("could not enqueue after commit (the sweeps will catch up); pausing for %.0f s",
+                        BROKER_PAUSE_SECONDS, exc_info=True)
+            return
 
 
 def discard_after_commit() -> None:

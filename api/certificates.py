@@ -10,7 +10,6 @@ from flask import Response
 
 from api.schemas_common import SHANGHAI
 
-
 # What XML 1.0 cannot hold at all (control characters, lone surrogates, U+FFFE/U+FFFF): dropped, so
 # the certificate stays a well-formed document whatever text was accepted into it.
 NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")

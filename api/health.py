@@ -1,4 +1,8 @@
-"""/healthz (the process answers) and /readyz (its database and Redis answer)."""
+"""/healthz (the process answers) and /readyz (its database and Redis answer).
+
+Without Redis the platform still takes every write (tasks wait for the sweeps, limits are kept
+in memory): /readyz says 503 "degraded" until Redis is back, so an operator and a load balancer
+both see it. Without the database it is 503 "not ready"."""
 import logging
 
 from flask import Blueprint, jsonify
@@ -35,5 +39,10 @@ def readyz():
         except Exception as error:
             log.warning("readiness: redis unreachable: %s", error)
             checks["redis"] = "unreachable"
-    ready = all(value != "unreachable" for value in checks.values())
-    return jsonify(status="ready" if ready else "not ready", checks=checks), 200 if ready else 503
+    if checks["database"] != "ok":
+        status = "not ready"
+    elif checks["redis"] == "unreachable":
+        status = "degraded"
+    else:
+        status = "ready"
+    return jsonify(status=status, checks=checks), 200 if status == "ready" else 503

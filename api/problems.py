@@ -2,8 +2,10 @@
 import logging
 
 import marshmallow as ma
+import psycopg
 from flask import json, make_response
 from flask_smorest import Api
+from sqlalchemy.exc import DBAPIError
 from werkzeug.exceptions import HTTPException
 
 from accounting.errors import DomainError
@@ -96,5 +98,20 @@ def register_problem_handlers(app):
     def handle_unexpected(error: Exception):
         if isinstance(error, HTTPException):
             return app.extensions["problem_api"].handle_http_exception(error)
+        busy = database_busy(error)
+        if busy is not None:
+            log.warning("database %s: %s", busy, error)
+            return problem_response(busy, headers={"Retry-After": "1"})
         log.exception("unhandled error")
         return problem_response("internal_error", status=500)
+
+
+def database_busy(error: Exception) -> str | None:
+    """`database_busy` when a lock or statement timeout cut the request short, `database_unavailable`
+    when the connection was lost: both retryable (503 with Retry-After); None for anything else."""
+    cause = error.orig if isinstance(error, DBAPIError) else error
+    if isinstance(cause, (psycopg.errors.LockNotAvailable, psycopg.errors.QueryCanceled)):
+        return "database_busy"
+    if isinstance(cause, psycopg.OperationalError) or (isinstance(error, DBAPIError) and error.connection_invalidated):
+        return "database_unavailable"
+    return None

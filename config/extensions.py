@@ -38,12 +38,18 @@ limiter = Limiter(key_func=get_remote_address, default_limits=[])
 babel = Babel()
 
 
+REDIS_TIMEOUT_SECONDS = 1.0
+
+
 class RedisConnection:
     """The app's Redis client, or None in embedded mode (REDIS_URL unset)."""
 
     def init_app(self, app):
         url = app.config.get("REDIS_URL")
-        app.extensions["redis"] = redis.Redis.from_url(url) if url else None
+        # Short timeouts: with Redis down, a request waits a moment, not a minute (nothing written
+        # depends on Redis; enqueueing is skipped and the sweeps catch up).
+        app.extensions["redis"] = redis.Redis.from_url(
+            url, socket_connect_timeout=REDIS_TIMEOUT_SECONDS, socket_timeout=REDIS_TIMEOUT_SECONDS) if url else None
 
     @property
     def client(self) -> "redis.Redis | None":

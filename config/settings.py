@@ -39,6 +39,64 @@ def with_database(settings: dict) -> dict:
     return settings
 
 
+# Web requests answer within seconds: a statement or a lock wait past these is a retryable 503
+# (api/problems.py), and the web worker is free again. Everything else in the platform (Celery
+# tasks, the flask CLI: a day's issuance takes tens of seconds) gets longer bounds. gunicorn's
+# configuration sets PROCESS_ROLE=web before the app loads.
+TIMEOUTS_MS = {"web": ("WEB_STATEMENT_TIMEOUT_MS", 10_000, "WEB_LOCK_TIMEOUT_MS", 3_000),
+               "tasks": ("TASK_STATEMENT_TIMEOUT_MS", 900_000, "TASK_LOCK_TIMEOUT_MS", 60_000)}
+
+
+def database_timeouts(environ) -> str:
+    """The libpq `options` that set this process's statement and lock timeouts at connect."""
+    role = environ.get("PROCESS_ROLE", "tasks")
+    statement_name, statement_default, lock_name, lock_default = TIMEOUTS_MS["web" if role == "web" else "tasks"]
+    statement = int(environ.get(statement_name, statement_default))
+    lock = int(environ.get(lock_name, lock_default))
+    return f"-c statement_timeout={statement} -c lock_timeout={lock}"
+
+
+def celery_settings(redis_url: str | None, in_process: bool, sweep_seconds: float) -> dict:
+    """Tasks are acknowledged only once they ran (a worker killed mid-task leaves its task to be
+    delivered again) and every task is idempotent; the worker rides out a broker outage, retrying
+    the connection for ever; beat's sweeps find whatever a lost task left undone."""
+    return {
+        "broker_url": redis_url or "memory://",
+        "result_backend": None,
+        "task_always_eager": in_process,
+        "task_eager_propagates": True,
+        "task_ignore_result": True,
+        "task_acks_late": True,
+        "task_reject_on_worker_lost": True,
+        "worker_prefetch_multiplier": 1,
+        "broker_connection_retry_on_startup": True,
+        "broker_connection_retry": True,
+        "broker_connection_max_retries": None,
+        # A web request never waits on a dead broker: sending fails at once, the sweeps catch up.
+        "broker_connection_timeout": 2,
+        "task_publish_retry": False,
+        "broker_transport_options": {"socket_connect_timeout": 2, "socket_timeout": 5},
+        "timezone": "Asia/Shanghai",
+        "imports": ("accounting.ledger.tasks", "accounting.quantification.tasks", "accounting.issuance.tasks",
+                    "accounting.record.tasks", "merchants.tasks"),
+        "beat_schedule": {
+            # Anything left `received` (Redis was down, a worker died) is picked up here.
+            "sweep-received-events": {"task": "accounting.quantify_received", "schedule": sweep_seconds},
+            # Approved batches not issued, and every past day of the claim window with verified
+            # reductions in no batch yet (a missed or failed daily run): issued here.
+            "sweep-issuance": {"task": "registry.sweep_issuance", "schedule": sweep_seconds},
+            # Yesterday (Asia/Shanghai) is issued at 01:30; re-running a day issues nothing twice.
+            "issue-yesterday": {"task": "registry.issue_day", "schedule": crontab(hour=1, minute=30)},
+            # Keep the unsealed tail of the audit log short.
+            "seal-audit-log": {"task": "registry.seal_audit_log", "schedule": 10.0},
+            # Unused coupons past their date give their credits back.
+            "expire-coupons": {"task": "merchants.expire_coupons", "schedule": 300.0},
+            # Signatures whose requests could no longer be accepted anyway.
+            "forget-signatures": {"task": "record.forget_expired_signatures", "schedule": sweep_seconds},
+        },
+    }
+
+
 def load_settings(environ=os.environ, **overrides) -> dict:
     """Build the Flask config mapping from environment variables (see README)."""
     app_env = environ.get("APP_ENV", "development")
@@ -53,7 +111,11 @@ def load_settings(environ=os.environ, **overrides) -> dict:
         # The embedded PostgreSQL keeps its data in INSTANCE_PATH/postgres (tests use a tmp dir).
         "INSTANCE_PATH": str(Path(environ.get("INSTANCE_PATH") or INSTANCE_DIR).resolve()),
         "SQLALCHEMY_DATABASE_URI": database_url(environ.get("DATABASE_URL")),
-        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": False},
+        # A pooled connection is pinged before use, so a database restart costs no request a 500.
+        # Statement and lock timeouts bound every session this process opens (see
+        # database_timeouts): a web request never waits long on a held lock.
+        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True,
+                                      "connect_args": {"options": database_timeouts(environ)}},
         "REDIS_URL": redis_url,
         "JWT_ACCESS_TOKEN_EXPIRES": timedelta(minutes=int(environ.get("JWT_ACCESS_MINUTES", "15"))),
         "JWT_REFRESH_TOKEN_EXPIRES": timedelta(days=int(environ.get("JWT_REFRESH_DAYS", "30"))),
@@ -65,6 +127,10 @@ def load_settings(environ=os.environ, **overrides) -> dict:
         "ISSUANCE_AUTO_APPROVE_MAX_G": int(environ.get("ISSUANCE_AUTO_APPROVE_MAX_G", "1000000")),
         "SIGNATURE_MAX_AGE_SECONDS": 300,
         "RATELIMIT_STORAGE_URI": redis_url or "memory://",
+        # With Redis down, limits are counted in this process's memory until it is back: sign-in
+        # keeps answering.
+        "RATELIMIT_IN_MEMORY_FALLBACK_ENABLED": True,
+        "RATELIMIT_STORAGE_OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
         "RATELIMIT_HEADERS_ENABLED": True,
         # Sign-in attempts per phone number (a few a minute, fewer an hour: guessing backs off), per
         # client address (loose: many people share one behind NAT); sign-ups per address.
@@ -74,27 +140,7 @@ def load_settings(environ=os.environ, **overrides) -> dict:
         # Argon2 defaults (RFC 9106 second recommendation); tests lower the cost.
         "ARGON2_TIME_COST": int(environ.get("ARGON2_TIME_COST", "3")),
         "ARGON2_MEMORY_KIB": int(environ.get("ARGON2_MEMORY_KIB", "65536")),
-        "CELERY": {
-            "broker_url": redis_url or "memory://",
-            "result_backend": None,
-            "task_always_eager": in_process,
-            "task_eager_propagates": True,
-            "task_ignore_result": True,
-            "broker_connection_retry_on_startup": True,
-            "timezone": "Asia/Shanghai",
-            "imports": ("accounting.ledger.tasks", "accounting.quantification.tasks", "accounting.issuance.tasks",
-                        "merchants.tasks"),
-            "beat_schedule": {
-                # Anything left `received` (Redis was down, a worker died) is picked up here.
-                "sweep-received-events": {"task": "accounting.quantify_received", "schedule": 60.0},
-                # Yesterday (Asia/Shanghai) is issued at 01:30; re-running a day issues nothing twice.
-                "issue-yesterday": {"task": "registry.issue_day", "schedule": crontab(hour=1, minute=30)},
-                # Keep the unsealed tail of the audit log short.
-                "seal-audit-log": {"task": "registry.seal_audit_log", "schedule": 10.0},
-                # Unused coupons past their date give their credits back.
-                "expire-coupons": {"task": "merchants.expire_coupons", "schedule": 300.0},
-            },
-        },
+        "CELERY": celery_settings(redis_url, in_process, float(environ.get("SWEEP_SECONDS", "60"))),
         "API_TITLE": "Binzhou 碳普惠 platform API",
         "API_VERSION": "v1",
         "OPENAPI_VERSION": "3.0.3",

@@ -2,6 +2,9 @@
 import multiprocessing
 import os
 
+# Web requests get the short statement and lock timeouts (config/settings.py database_timeouts).
+os.environ.setdefault("PROCESS_ROLE", "web")
+
 bind = os.environ.get("BIND", "0.0.0.0:" + os.environ.get("PORT", "8000"))
 # The work per request is CPU (JSON, HMAC, validation) plus short database round trips.
 workers = int(os.environ.get("WEB_CONCURRENCY", multiprocessing.cpu_count() * 2))

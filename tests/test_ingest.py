@@ -13,6 +13,8 @@ from accounting.record.models import DataSource, GreenEvent, Station
 from accounting.record.rules import RECYCLING_CATEGORIES
 from accounting.record.sources import file_station
 from config.extensions import db
+from tests.conftest import build_app
+from tests.coupons_support import run_together
 from tests.support import ago, iso
 
 
@@ -237,6 +239,34 @@ def test_replayed_request_is_refused_and_stores_nothing(app, api, resident, bus)
 
     fresh = bus.post_events([bus.trip_event(resident.account_number, "t-1")], timestamp=int(time.time()) - 1)
     assert fresh.get_json()["accepted"] == 1
+
+
+def test_a_replay_is_refused_by_another_worker_without_redis(app, api, resident, bus, postgres_database):
+    """The guard lives in PostgreSQL: a second web process, with no Redis at all, refuses it too."""
+    _authorize(api, resident, bus.code)
+    body = _body([bus.trip_event(resident.account_number, "t-other-worker")])
+    headers = bus.signed_headers(body)
+    assert _post_raw(bus, body, headers).get_json()["accepted"] == 1
+    other = build_app(postgres_database, None)
+    try:
+        replayed = other.test_client().post("/api/v1/ingest/events", data=body, headers=headers)
+        _assert_refused(replayed, "replayed_request")
+    finally:
+        with other.app_context():
+            db.engine.dispose()
+        app.extensions["celery"].set_current()
+        app.extensions["celery"].set_default()
+    assert _event_count(app) == 1
+
+
+def test_the_same_signed_request_at_once_on_two_workers_is_stored_once(app, api, resident, bus):
+    _authorize(api, resident, bus.code)
+    body = _body([bus.trip_event(resident.account_number, "t-twin")])
+    headers = bus.signed_headers(body)
+    answers = run_together([lambda: app.test_client().post("/api/v1/ingest/events", data=body, headers=headers)
+                                for _ in range(2)])
+    assert sorted(answer.status_code for answer in answers) == [200, 401]
+    assert _event_count(app) == 1
 
 
 # --- consent and accounts -----------------------------------------------------------------------

@@ -179,3 +179,21 @@ def batches_to_issue(day: date | None = None) -> list[int]:
     if day is not None:
         query = query.where(IssuanceBatch.vintage == day)
     return list(db.session.scalars(query))
+
+
+# A day the sweep issued (or the daily run did) is left alone this long: reductions of it quantified
+# later wait for the next sweep, so late arrivals make one more batch a day, not one a minute.
+CATCH_UP_PAUSE = timedelta(hours=20)
+
+
+def days_to_catch_up(today: date, now) -> list[date]:
+    """Past days with verified reductions in no batch, none of whose batches is recent: what a missed
+    or failed daily run left (and what arrived for a day after its run)."""
+    shanghai_day = func.date(func.timezone("Asia/Shanghai", EVENTS.c.started_at))
+    recent = (select(BATCHES.c.id).where(BATCHES.c.vintage == shanghai_day,
+                                         BATCHES.c.proposed_at > now - CATCH_UP_PAUSE).exists())
+    query = (select(shanghai_day).distinct()
+             .where(EVENTS.c.status.in_(("quantified", "capped")), EVENTS.c.issuance_batch_id.is_(None),
+                    EVENTS.c.reduction_g > 0, EVENTS.c.started_at < day_start(today), ~recent)
+             .order_by(shanghai_day))
+    return list(db.session.scalars(query))

@@ -81,6 +81,21 @@ ACCEPTED_STATUSES = ("quantified", "capped", "issued")
 QUANTIFY_LANES = 4
 
 
+class SeenSignature(db.Model):
+    """A signed source request already received: the same signature again is a replay, refused.
+
+    Kept in the database, in the request's own transaction, so no write depends on Redis, every
+    web worker sees every other's, and a request whose batch was refused leaves nothing behind.
+    Kept for as long as its timestamp could still be accepted, then swept.
+    """
+
+    __tablename__ = "seen_signatures"
+
+    signature: Mapped[str] = mapped_column(String(64), primary_key=True)
+    source_id: Mapped[int] = mapped_column(ForeignKey("data_sources.id"))
+    expires_at = mapped_column(UTCDateTime, nullable=False, index=True)
+
+
 class GreenEvent(db.Model):
     """A reported green action; quantification fills in reduction_g, capped_g and reason."""
 

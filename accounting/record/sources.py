@@ -1,11 +1,12 @@
 """Filing data sources (备案), authenticating their requests, and residents' consent."""
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
+from sqlalchemy.dialects import postgresql
 
 from accounting.errors import Conflict, NotFound, SourceAuthError
 from accounting.record import credentials as creds
-from accounting.record.models import SOURCE_KINDS, DataSource, SourceAuthorization, Station
+from accounting.record.models import SOURCE_KINDS, DataSource, SeenSignature, SourceAuthorization, Station
 from config.db_types import utcnow
 from config.extensions import db
 
@@ -68,6 +69,26 @@ def authenticate_source(
     if source.status != "approved":
         raise SourceAuthError("source_suspended", code=source.code)
     return source
+
+
+# A signature stays refusable for as long as a timestamp could be accepted: the acceptance window
+# extends both ways around the server's clock.
+SEEN_FOR = 2
+
+
+def first_sighting(source_id: int, signature: str, *, now: datetime, max_age_seconds: int) -> bool:
+    """Record a signed request's signature; False if it was seen before (a replay)."""
+    claimed = db.session.execute(
+        postgresql.insert(SeenSignature).values(
+            signature=signature.lower()[:64], source_id=source_id,
+            expires_at=now + timedelta(seconds=SEEN_FOR * max_age_seconds))
+        .on_conflict_do_nothing(index_elements=["signature"]).returning(SeenSignature.signature)).first()
+    return claimed is not None
+
+
+def forget_expired_signatures(now: datetime) -> int:
+    """Drop signatures whose timestamps could no longer be accepted anyway."""
+    return db.session.execute(delete(SeenSignature).where(SeenSignature.expires_at < now)).rowcount
 
 
 def authorizable_sources() -> list[DataSource]:

@@ -10,10 +10,9 @@ from accounting.errors import DomainError, SourceAuthError
 from accounting.quantification.methodologies import claim_windows
 from accounting.quantification.tasks import quantify_received
 from accounting.record.recording import ingest_events
-from accounting.record.sources import authenticate_source
+from accounting.record.sources import authenticate_source, first_sighting
 from api.after_commit import QUANTIFY_WINDOW_SECONDS, enqueue_after_commit
 from api.events_schemas import IngestBatchSchema, IngestEventSchema, IngestResultSchema
-from api.ingest.replay import first_sighting
 from api.messages import field_message, localize_errors
 from config.db_types import utcnow
 
@@ -34,7 +33,8 @@ def source_signed(view):
             max_age_seconds=current_app.config["SIGNATURE_MAX_AGE_SECONDS"],
             app_secret=current_app.config["SECRET_KEY"],
         )
-        if not first_sighting(headers["X-Signature"].lower()):
+        if not first_sighting(g.source.id, headers["X-Signature"], now=utcnow(),
+                              max_age_seconds=current_app.config["SIGNATURE_MAX_AGE_SECONDS"]):
             raise SourceAuthError("replayed_request")
         return view(*args, **kwargs)
 
