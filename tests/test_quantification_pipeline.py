@@ -20,6 +20,7 @@ from accounting.quantification.tasks import quantify_received
 from accounting.record.models import DataSource, GreenEvent
 from accounting.record.rules import RECYCLING_CATEGORIES
 from config.extensions import db
+from tests.conftest import as_owner
 
 ROOT = Path(__file__).resolve().parents[1]
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -100,13 +101,13 @@ def _results(app) -> tuple[dict, dict, set]:
 
 
 def _reset_to_received(app) -> None:
-    with app.app_context():
-        db.session.execute(text(
+    """Undo quantification (as the tables' owner: the app itself never deletes tallies or flags)."""
+    with as_owner(app) as connection:
+        connection.execute(text(
             "UPDATE green_events SET status = 'received', reduction_g = NULL, capped_g = NULL, reason = NULL, "
             "methodology_version_id = NULL, factor = NULL, rationale = NULL, quantified_at = NULL"))
-        db.session.execute(text("DELETE FROM review_flags"))
-        db.session.execute(text("DELETE FROM daily_tallies"))
-        db.session.commit()
+        connection.execute(text("DELETE FROM review_flags"))
+        connection.execute(text("DELETE FROM daily_tallies"))
 
 
 def _quantify_in_threads(app, workers: int = 2) -> list[int]:

@@ -25,6 +25,7 @@ from accounting.ledger.transfers import transfer
 from accounting.ledger.verify import verify_registry
 from accounting.record.models import GreenEvent
 from config.extensions import db
+from tests.conftest import as_owner
 from tests.registry_support import BASE_DAY, add_reductions, balances, failed, invariant_status, issue, open_accounts
 
 ALL_OK = {str(n): True for n in range(1, 9)}
@@ -45,18 +46,20 @@ def only_failing(*numbers: int) -> dict[str, bool]:
 
 
 @contextmanager
-def guards_off(table: str):
-    """Edit `table` with its guard triggers disabled, in one transaction that re-enables them."""
-    db.session.execute(text(f"ALTER TABLE {table} DISABLE TRIGGER USER"))
-    yield
-    db.session.execute(text(f"ALTER TABLE {table} ENABLE TRIGGER USER"))
-    db.session.commit()
+def guards_off(app, table: str):
+    """An insider with the tables' owner's rights (the app's own role has none of them) edits `table`
+    with its guard triggers disabled, in one transaction that re-enables them."""
+    with as_owner(app) as owner:
+        owner.execute(text(f"ALTER TABLE {table} DISABLE TRIGGER USER"))
+        yield owner
+        owner.execute(text(f"ALTER TABLE {table} ENABLE TRIGGER USER"))
 
 
-def refused(sql: str, match: str, error=DBAPIError, **params) -> None:
+def refused(app, sql: str, match: str, error=DBAPIError, **params) -> None:
+    """Even the tables' owner, guards on, is refused by the database itself."""
     with pytest.raises(error, match=match):
-        db.session.execute(text(sql), params)
-    db.session.rollback()
+        with as_owner(app) as owner:
+            owner.execute(text(sql), params)
 
 
 # -- crash safety ----------------------------------------------------------------------
@@ -170,9 +173,8 @@ def test_an_edited_journal_entry_breaks_invariants_1_and_3(app, busy_registry):
     with app.app_context():
         entry_id = db.session.scalar(select(JournalEntry.id).where(
             JournalEntry.transaction_id == busy_registry["transfer"], JournalEntry.account_id == busy_registry["b"]))
-        with guards_off("journal_entries"):
-            db.session.execute(text("UPDATE journal_entries SET amount_g = amount_g + 1 WHERE id = :id"),
-                               {"id": entry_id})
+        with guards_off(app, "journal_entries") as owner:
+            owner.execute(text("UPDATE journal_entries SET amount_g = amount_g + 1 WHERE id = :id"), {"id": entry_id})
         report = verify_registry()
         assert invariant_status(report) == only_failing(1, 3)
         assert report[0]["examples"] == [f"{busy_registry['transfer']}: 1"]
@@ -186,8 +188,8 @@ def test_an_edited_journal_entry_breaks_invariants_1_and_3(app, busy_registry):
 def test_an_edited_sealed_audit_record_breaks_the_chain(app, busy_registry, edit):
     with app.app_context():
         assert count(AuditRecord) >= 4
-        with guards_off("audit_records"):
-            db.session.execute(text(f"UPDATE audit_records SET {edit} WHERE seq = 3"))
+        with guards_off(app, "audit_records") as owner:
+            owner.execute(text(f"UPDATE audit_records SET {edit} WHERE seq = 3"))
         report = verify_registry()
         assert invariant_status(report) == only_failing(8)
         assert report[-1]["examples"] == ["seq 3"]
@@ -209,14 +211,14 @@ def test_postgresql_refuses_tampering_with_the_guards_on(app, busy_registry):
     a_id, b_id = busy_registry["a"], busy_registry["b"]
     with app.app_context():
         batch_id, transaction_id = busy_registry_batch_id(), busy_registry["transfer"]
-        refused("UPDATE journal_entries SET amount_g = amount_g + 1", "append-only")
-        refused("DELETE FROM journal_entries WHERE transaction_id = :t", "append-only", t=transaction_id)
-        refused("UPDATE block_movements SET to_account_id = :a", "append-only", a=a_id)
-        refused("UPDATE credit_blocks SET account_id = :a, status = 'active' WHERE status = 'retired'",
+        refused(app, "UPDATE journal_entries SET amount_g = amount_g + 1", "append-only")
+        refused(app, "DELETE FROM journal_entries WHERE transaction_id = :t", "append-only", t=transaction_id)
+        refused(app, "UPDATE block_movements SET to_account_id = :a", "append-only", a=a_id)
+        refused(app, "UPDATE credit_blocks SET account_id = :a, status = 'active' WHERE status = 'retired'",
                 "can never move again", a=a_id)
-        refused("DELETE FROM credit_blocks WHERE status = 'retired'", "can never move again")
-        refused("UPDATE audit_records SET action = 'nothing' WHERE seq = 1", "is sealed")
-        refused("DELETE FROM audit_records", "is sealed")
+        refused(app, "DELETE FROM credit_blocks WHERE status = 'retired'", "can never move again")
+        refused(app, "UPDATE audit_records SET action = 'nothing' WHERE seq = 1", "is sealed")
+        refused(app, "DELETE FROM audit_records", "is sealed")
         for overlap in (
             "INSERT INTO credit_blocks (batch_id, first_serial, last_serial, account_id, status, created_in) "
             "VALUES (:batch, 590, 610, :a, 'active', :t)",
@@ -245,6 +247,46 @@ def test_postgresql_refuses_tampering_with_the_guards_on(app, busy_registry):
 
         assert count(JournalTransaction) == 3 and balances(a_id, b_id) == {a_id: 500, b_id: 450}
         assert invariant_status(verify_registry()) == ALL_OK
+
+
+@pytest.mark.parametrize("statement", [
+    "ALTER TABLE journal_entries DISABLE TRIGGER USER",
+    "ALTER TABLE credit_blocks DROP CONSTRAINT ex_credit_blocks_no_overlap",
+    "TRUNCATE journal_entries",
+    "TRUNCATE audit_records",
+    "UPDATE journal_transactions SET memo = 'rewritten'",
+    "UPDATE journal_transactions SET request_hash = 'forged'",
+    "DELETE FROM journal_transactions",
+    "UPDATE audit_records SET payload = '{}'::jsonb",
+    "UPDATE audit_records SET action = 'nothing'",
+    "DELETE FROM audit_records",
+    "DELETE FROM credit_blocks",
+    "DELETE FROM accounts",
+    "UPDATE block_movements SET to_account_id = from_account_id",
+    "DROP TABLE retirements",
+])
+def test_the_apps_own_role_may_not_switch_a_guard_off_or_rewrite_history(app, busy_registry, statement):
+    """What an insider with the app's credentials tries: the database refuses the role itself."""
+    with app.app_context():
+        with pytest.raises(DBAPIError) as refusal:
+            db.session.execute(text(statement))
+        assert isinstance(refusal.value.orig, psycopg.errors.InsufficientPrivilege), refusal.value
+        db.session.rollback()
+
+
+def test_the_apps_own_role_seals_the_audit_log_but_edits_nothing_else_of_it(app, busy_registry):
+    with app.app_context():
+        role = db.session.scalar(text("SELECT current_user"))
+        assert role == "binzhou_app"
+        granted = set(db.session.execute(text(
+            "SELECT privilege_type || ':' || coalesce(column_name, '*') FROM ("
+            " SELECT privilege_type, NULL AS column_name FROM information_schema.role_table_grants"
+            "  WHERE table_name = 'audit_records' AND grantee = current_user"
+            " UNION ALL SELECT privilege_type, column_name FROM information_schema.role_column_grants"
+            "  WHERE table_name = 'audit_records' AND grantee = current_user AND privilege_type = 'UPDATE') g")
+        ).scalars())
+        assert {"SELECT:*", "INSERT:*", "UPDATE:seq", "UPDATE:hash", "UPDATE:prev_hash", "UPDATE:sealed_at"} <= granted
+        assert not {"DELETE:*", "TRUNCATE:*", "UPDATE:*", "UPDATE:payload", "UPDATE:action"} & granted
 
 
 # -- retired and revoked units never move --------------------------------------------------

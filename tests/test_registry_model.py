@@ -64,7 +64,7 @@ class RegistryMachine(RuleBasedStateMachine):
     def __init__(self):
         super().__init__()
         with self.app.app_context():
-            reset_registry()  # every example starts from an empty registry, 0 g everywhere
+            reset_registry(self.app)  # every example starts from an empty registry, 0 g everywhere
             self.issuance_id = accounts.system_account_id("issuance")
             self.retired_id = accounts.system_account_id("retirement")
             self.revoked_id = accounts.system_account_id("revocation")
