@@ -91,7 +91,8 @@ def load_settings(environ=os.environ, **overrides) -> dict:
                 "expire-coupons": {"task": "merchants.expire_coupons", "schedule": 300.0},
             },
         },
-        "API_TITLE": "Binzhou 碳普惠 platform API",
+        # ASCII: client generators make package names of it; the Chinese name is in info.description.
+        "API_TITLE": "Binzhou Carbon Inclusion Platform API",
         "API_VERSION": "v1",
         "OPENAPI_VERSION": "3.0.3",
         "OPENAPI_URL_PREFIX": "/api/v1",
