@@ -3,6 +3,7 @@ import os
 
 from flask import Flask, request
 
+from api import openapi
 from api.after_commit import discard_after_commit, run_after_commit
 from api.locales import init_translations
 from api.problems import ProblemApi, problem_response, register_problem_handlers
@@ -37,7 +38,8 @@ def create_app(environ: dict | None = None, **overrides) -> Flask:
     celery_init_app(app)
     init_translations(app)
 
-    api = ProblemApi(app, spec_kwargs={"components": {"securitySchemes": SECURITY_SCHEMES}})
+    api = ProblemApi(app, spec_kwargs=openapi.spec_kwargs(app, securitySchemes=SECURITY_SCHEMES))
+    openapi.declare_conventions(api)
     app.extensions["problem_api"] = api
     _register_blueprints(app, api)
     register_problem_handlers(app)

@@ -70,4 +70,6 @@ def idempotent(view):
             return _replay(db.session.get(IdempotencyRecord, (scope, key)), this_request)
         return response
 
+    # The OpenAPI document declares the Idempotency-Key header on exactly the views marked so.
+    wrapper.honours_idempotency_key = True
     return wrapper

@@ -15,6 +15,7 @@ from api.messages import localize_errors, status_of, title_and_detail
 log = logging.getLogger(__name__)
 
 PROBLEM_TYPE_BASE = "https://carbon.binzhou.gov.cn/problems/"
+PROBLEM_JSON = "application/problem+json"
 
 HTTP_CODES = {
     400: "bad_request", 401: "unauthorized", 404: "not_found", 405: "method_not_allowed",
@@ -44,7 +45,7 @@ def problem_response(code: str, status: int | None = None, params: dict | None =
         body["errors"] = localize_errors(errors)
     body.update(extra)
     response = make_response(json.dumps(body, ensure_ascii=False), status)
-    response.mimetype = "application/problem+json"
+    response.mimetype = PROBLEM_JSON
     response.headers["Content-Language"] = language()
     for name, value in (headers or {}).items():
         response.headers[name] = value

@@ -1,9 +1,13 @@
 """Helpers the tests use to act as residents and as data sources, through HTTP."""
 import itertools
 import json
+import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
+
+from werkzeug.serving import make_server
 
 from accounting.record import credentials as source_credentials
 
@@ -21,6 +25,19 @@ def iso(moment: datetime) -> str:
 
 def ago(**delta) -> datetime:
     return datetime.now(timezone.utc) - timedelta(**delta)
+
+
+@contextmanager
+def served(app):
+    """The app on a free loopback port, served over real HTTP by a thread; yields its base URL."""
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        thread.join(timeout=5)
 
 
 @dataclass

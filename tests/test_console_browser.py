@@ -9,18 +9,16 @@ executable_path (platform/test.sh installs both; `playwright install` cannot dow
 import csv
 import io
 import os
-import threading
 
 import pytest
 from sqlalchemy import select
-from werkzeug.serving import make_server
 
 from accounting.issuance.models import IssuanceBatch
 from accounting.ledger.models import Account, AuditRecord
 from accounting.record.models import GreenEvent
 from config.extensions import db
 from tests.console_support import AUDITOR_PHONE, PASSWORD, assert_registry_verifies, load, metro_day, staff
-from tests.support import RESIDENT_PASSWORD
+from tests.support import RESIDENT_PASSWORD, served
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking",
@@ -60,12 +58,8 @@ def browser(playwright):
 @pytest.fixture(scope="module")
 def live_url(app):
     """The app (bound to this run's PostgreSQL database) on a free loopback port."""
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-    thread.join(timeout=5)
+    with served(app) as url:
+        yield url
 
 
 @pytest.fixture

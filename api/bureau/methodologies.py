@@ -29,7 +29,7 @@ bureau_only = roles_required("auditor", "admin")
 class Methodologies(MethodView):
     @anyone_signed_in
     @blp.response(200, MethodologyListSchema)
-    @blp.doc(security=SIGNED_IN)
+    @blp.doc(security=SIGNED_IN, operationId="list_methodologies")
     def get(self):
         """Every methodology with its versions, factors and sources (public to signed-in users)."""
         return {"items": methodologies.all_methodologies()}
@@ -38,7 +38,7 @@ class Methodologies(MethodView):
     @idempotent
     @blp.arguments(MethodologyCreateSchema())
     @blp.response(201, MethodologySchema)
-    @blp.doc(security=SIGNED_IN)
+    @blp.doc(security=SIGNED_IN, operationId="create_methodology")
     def post(self, args):
         """File a new methodology (auditors); its versions follow."""
         return methodologies.create_methodology(**args)
@@ -48,7 +48,7 @@ class Methodologies(MethodView):
 class OneMethodology(MethodView):
     @anyone_signed_in
     @blp.response(200, MethodologySchema)
-    @blp.doc(security=SIGNED_IN)
+    @blp.doc(security=SIGNED_IN, operationId="get_methodology")
     def get(self, methodology_id):
         """One methodology and its versions."""
         return methodologies.methodology(methodology_id)
@@ -60,7 +60,7 @@ class Versions(MethodView):
     @idempotent
     @blp.arguments(VersionCreateSchema())
     @blp.response(201, VersionSchema)
-    @blp.doc(security=SIGNED_IN)
+    @blp.doc(security=SIGNED_IN, operationId="draft_methodology_version")
     def post(self, args, methodology_id):
         """Draft a new version; its parameters must fit the methodology's kind."""
         kind = methodologies.methodology(methodology_id).kind
@@ -80,7 +80,7 @@ def _transition(action):
     @bureau_only
     @blp.arguments(ApprovalSchema(), required=False)
     @blp.response(200, VersionSchema)
-    @blp.doc(security=SIGNED_IN)
+    @blp.doc(security=SIGNED_IN, operationId=f"{action}_methodology_version")
     def post(self, args, methodology_id, number):
         actor = current_actor().user_id
         if action == "approve":

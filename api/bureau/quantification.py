@@ -85,7 +85,7 @@ class BureauEvents(MethodView):
     @bureau_only
     @blp.arguments(BureauEventArgs(), location="query")
     @blp.response(200, BureauEventPageSchema)
-    @blp.doc(security=SIGNED_IN)
+    @blp.doc(security=SIGNED_IN, operationId="list_bureau_events")
     def get(self, args):
         """Quantification results by date, kind, mode, category, district, source and status."""
         limit, cursor = args.pop("limit"), args.pop("cursor")
@@ -99,7 +99,7 @@ class Flags(MethodView):
     @bureau_only
     @blp.arguments(PageArgs(), location="query")
     @blp.response(200, FlagPageSchema)
-    @blp.doc(security=SIGNED_IN)
+    @blp.doc(security=SIGNED_IN, operationId="list_review_flags")
     def get(self, args):
         """Open review flags: suspicious patterns waiting for an auditor, newest first."""
         flags = review.open_flags(args["limit"] + 1, args["cursor"])
@@ -113,7 +113,7 @@ class Summary(MethodView):
     @bureau_only
     @blp.arguments(SummaryArgs(), location="query")
     @blp.response(200, SummarySchema)
-    @blp.doc(security=SIGNED_IN)
+    @blp.doc(security=SIGNED_IN, operationId="get_report_summary")
     def get(self, args):
         """Totals (events, reduction_g, capped_g) grouped by day, mode, category, district, source or status."""
         group_by = args.pop("group_by")

@@ -11,6 +11,7 @@ from api.identity.schemas import (
     RegisteredSchema,
     RegisterSchema,
 )
+from api.openapi import PROBLEM
 from config.extensions import limiter
 
 blp = Blueprint("auth", __name__, url_prefix="/api/v1/auth", description="Sign-up and sign-in")
@@ -28,7 +29,9 @@ class Register(MethodView):
 
     @blp.arguments(RegisterSchema())
     @blp.response(201, RegisteredSchema)
-    @blp.alt_response(409, description="Phone already registered")
+    @blp.alt_response(409, description="Phone already registered", **PROBLEM)
+    @blp.alt_response(429, description="Too many attempts from this address", **PROBLEM)
+    @blp.doc(operationId="register")
     def post(self, args):
         """Sign up as a resident: a user and a personal carbon account."""
         user, account = operations.register_resident(**args)
@@ -41,7 +44,9 @@ class Login(MethodView):
 
     @blp.arguments(LoginSchema())
     @blp.response(200, LoggedInSchema)
-    @blp.alt_response(401, description="Wrong phone or password")
+    @blp.alt_response(401, description="Wrong phone or password", **PROBLEM)
+    @blp.alt_response(429, description="Too many attempts from this address", **PROBLEM)
+    @blp.doc(operationId="login")
     def post(self, args):
         """Sign in with phone and password (rate-limited per phone number, and loosely per client address)."""
         user, account_id = operations.authenticate(args["phone"], args["password"])
@@ -52,7 +57,7 @@ class Login(MethodView):
 class Refresh(MethodView):
     @jwt_required(refresh=True)
     @blp.response(200, AccessTokenSchema)
-    @blp.doc(security=[{"bearerAuth": []}])
+    @blp.doc(security=[{"bearerAuth": []}], operationId="refresh_access_token")
     def post(self):
         """A new access token, with the refresh token as bearer."""
         return {"access_token": tokens.refreshed_access_token()}
@@ -62,7 +67,7 @@ class Refresh(MethodView):
 class Logout(MethodView):
     @jwt_required(verify_type=False)
     @blp.response(204)
-    @blp.doc(security=[{"bearerAuth": []}])
+    @blp.doc(security=[{"bearerAuth": []}], operationId="logout")
     def post(self):
         """Sign out: this token and its session stop working."""
         tokens.revoke_current_session()

@@ -57,7 +57,7 @@ class IngestEvents(MethodView):
     @source_signed
     @blp.arguments(IngestBatchSchema())
     @blp.response(200, IngestResultSchema)
-    @blp.doc(security=[{"sourceSignature": [], "sourceKey": [], "sourceTimestamp": []}])
+    @blp.doc(security=[{"sourceSignature": [], "sourceKey": [], "sourceTimestamp": []}], operationId="ingest_events")
     def post(self, batch):
         """Record up to 1,000 trip or recycling events; each is accepted, a duplicate, or rejected."""
         limit = current_app.config["INGEST_MAX_EVENTS"]

@@ -17,6 +17,7 @@ from api.merchants.schemas import (
     CouponSchema,
 )
 from api.merchants.sealing import seal_soon
+from api.openapi import BINARY, PROBLEM, TEXT
 from api.pagination import PageArgs, encode_cursor
 from api.registry.requests import ledger_idempotency
 from config.db_types import utcnow
@@ -34,7 +35,7 @@ class Campaigns(MethodView):
     @roles_required("resident", "merchant_staff", "auditor", "admin")
     @blp.arguments(CampaignListArgs(), location="query")
     @blp.response(200, CampaignPageSchema)
-    @blp.doc(security=SIGNED_IN)
+    @blp.doc(security=SIGNED_IN, operationId="list_campaigns")
     def get(self, args):
         """Open campaigns (filter by district and category) with their remaining stock."""
         items = campaigns.open_campaigns(district=args.get("district"), category=args.get("category"),
@@ -48,7 +49,7 @@ class Campaigns(MethodView):
 class OneCampaign(MethodView):
     @roles_required("resident", "merchant_staff", "auditor", "admin")
     @blp.response(200, CampaignSchema)
-    @blp.doc(security=SIGNED_IN)
+    @blp.doc(security=SIGNED_IN, operationId="get_campaign")
     def get(self, campaign_id):
         """One campaign with its remaining stock (a draft only for its own merchant and the bureau)."""
         actor = current_actor()
@@ -62,7 +63,9 @@ class Claim(MethodView):
     @resident_only
     @idempotent
     @blp.response(201, CouponSchema)
-    @blp.doc(security=SIGNED_IN)
+    @blp.alt_response(409, description="Sold out, over the per-resident limit, or the campaign is not open", **PROBLEM)
+    @blp.alt_response(422, description="The balance is short of the price, or the Idempotency-Key is reused", **PROBLEM)
+    @blp.doc(security=SIGNED_IN, operationId="claim_coupon")
     def post(self, campaign_id):
         """Claim a coupon: its price moves into escrow (409 sold out or over the limit, 422 when short)."""
         coupon = coupons.claim(campaign_id, current_actor().account_id, ledger_idempotency(), now=utcnow())
@@ -82,7 +85,7 @@ class MyCoupons(MethodView):
     @resident_only
     @blp.arguments(PageArgs(), location="query")
     @blp.response(200, CouponPageSchema)
-    @blp.doc(security=SIGNED_IN)
+    @blp.doc(security=SIGNED_IN, operationId="list_my_coupons")
     def get(self, args):
         """My coupons, newest first."""
         items = coupons.coupons_of(current_actor().account_id, limit=args["limit"] + 1, before_id=args["cursor"])
@@ -95,7 +98,7 @@ class MyCoupons(MethodView):
 class MyCoupon(MethodView):
     @resident_only
     @blp.response(200, CouponDetailSchema)
-    @blp.doc(security=SIGNED_IN)
+    @blp.doc(security=SIGNED_IN, operationId="get_my_coupon")
     def get(self, coupon_id):
         """One of my coupons, with a fresh QR token (valid 15 minutes) and the QR image addresses."""
         found = _own_coupon(coupon_id)
@@ -105,10 +108,16 @@ class MyCoupon(MethodView):
         return found
 
 
-def _qr_view(render):
+# A coupon's QR in either form: how it is drawn, its media type, its body in the OpenAPI document.
+QR_FORMS = {"png": (qr.png_response, "image/png", BINARY), "svg": (qr.svg_response, "image/svg+xml", TEXT)}
+
+
+def _qr_view(image_format):
+    render, media_type, body = QR_FORMS[image_format]
+
     @resident_only
-    @blp.response(200, content_type="image/png" if render is qr.png_response else "image/svg+xml")
-    @blp.doc(security=SIGNED_IN)
+    @blp.response(200, body, content_type=media_type, description=f"The QR code ({media_type})")
+    @blp.doc(security=SIGNED_IN, operationId=f"get_coupon_qr_{image_format}")
     def get(self, coupon_id):
         found = _own_coupon(coupon_id)
         return render(coupon_token(found.id, found.code, current_app.config["SECRET_KEY"]))
@@ -117,5 +126,5 @@ def _qr_view(render):
     return get
 
 
-blp.route("/me/coupons/<int:coupon_id>/qr.png")(type("CouponQrPng", (MethodView,), {"get": _qr_view(qr.png_response)}))
-blp.route("/me/coupons/<int:coupon_id>/qr.svg")(type("CouponQrSvg", (MethodView,), {"get": _qr_view(qr.svg_response)}))
+blp.route("/me/coupons/<int:coupon_id>/qr.png")(type("CouponQrPng", (MethodView,), {"get": _qr_view("png")}))
+blp.route("/me/coupons/<int:coupon_id>/qr.svg")(type("CouponQrSvg", (MethodView,), {"get": _qr_view("svg")}))

@@ -27,6 +27,7 @@ from api.merchants.schemas import (
 )
 from api.merchants.sealing import seal_soon
 from api.messages import title_and_detail
+from api.openapi import PROBLEM, TEXT
 from api.registry.holders import retirement_view
 from api.registry.requests import ledger_idempotency
 from api.registry.schemas import RetirementSchema, RetireSchema
@@ -54,7 +55,7 @@ class Merchants(MethodView):
     @idempotent
     @blp.arguments(MerchantApplySchema())
     @blp.response(201, MerchantSchema)
-    @blp.doc(security=SIGNED_IN)
+    @blp.doc(security=SIGNED_IN, operationId="apply_as_merchant")
     def post(self, args):
         """Apply as a merchant; the bureau approves. The applicant belongs to it from now on."""
         user = db.session.get(User, current_actor().user_id)
@@ -70,7 +71,7 @@ class Merchants(MethodView):
 class OneMerchant(MethodView):
     @roles_required("merchant_staff", "auditor", "admin")
     @blp.response(200, MerchantSchema)
-    @blp.doc(security=SIGNED_IN)
+    @blp.doc(security=SIGNED_IN, operationId="get_merchant")
     def get(self, merchant_id):
         """A merchant: its own staff or the bureau."""
         if current_actor().role == "merchant_staff":
@@ -82,7 +83,7 @@ def _decision(action):
     @bureau_only
     @blp.arguments(MerchantDecisionSchema(), required=False)
     @blp.response(200, MerchantSchema)
-    @blp.doc(security=SIGNED_IN)
+    @blp.doc(security=SIGNED_IN, operationId=f"{action}_merchant")
     def post(self, args, merchant_id):
         actor, note = current_actor().user_id, args.get("note")
         if action == "approve":
@@ -109,7 +110,7 @@ class MerchantCampaigns(MethodView):
     @idempotent
     @blp.arguments(CampaignCreateSchema())
     @blp.response(201, CampaignSchema)
-    @blp.doc(security=SIGNED_IN)
+    @blp.doc(security=SIGNED_IN, operationId="create_campaign")
     def post(self, args, merchant_id):
         """Create a campaign: published at once (default) or as a draft."""
         found = acting_merchant(merchant_id)
@@ -120,7 +121,7 @@ class MerchantCampaigns(MethodView):
 def _campaign_action(action):
     @staff_only
     @blp.response(200, CampaignSchema)
-    @blp.doc(security=SIGNED_IN)
+    @blp.doc(security=SIGNED_IN, operationId=f"{action}_campaign")
     def post(self, merchant_id, campaign_id):
         return campaigns.change_status(campaign_id, acting_merchant(merchant_id).id, action)
 
@@ -147,7 +148,7 @@ class VerifyRedemption(MethodView):
     @staff_only
     @blp.arguments(TokenSchema())
     @blp.response(200, VerificationSchema)
-    @blp.doc(security=SIGNED_IN)
+    @blp.doc(security=SIGNED_IN, operationId="verify_redemption")
     def post(self, args):
         """What a scanned coupon is, for whom, and whether this shop can redeem it now. Changes nothing."""
         found = _scanned_coupon(args["token"])
@@ -181,7 +182,8 @@ class Redemptions(MethodView):
     @staff_only
     @blp.arguments(TokenSchema())
     @blp.response(200, CouponSchema)
-    @blp.doc(security=SIGNED_IN)
+    @blp.alt_response(409, description="Already redeemed, or expired", **PROBLEM)
+    @blp.doc(security=SIGNED_IN, operationId="redeem_coupon")
     def post(self, args):
         """Redeem at the till: the coupon is used and its credits go to the merchant; twice is 409."""
         coupon_id, code = read_token(args["token"], current_app.config["SECRET_KEY"])
@@ -197,7 +199,7 @@ class MerchantRetirements(MethodView):
     @idempotent
     @blp.arguments(RetireSchema())
     @blp.response(201, RetirementSchema)
-    @blp.doc(security=SIGNED_IN)
+    @blp.doc(security=SIGNED_IN, operationId="retire_merchant_credits")
     def post(self, args, merchant_id):
         """消纳: retire absorbed credits for a beneficiary and purpose, with a certificate."""
         found = acting_merchant(merchant_id)
@@ -211,8 +213,8 @@ class MerchantRetirements(MethodView):
 class Statement(MethodView):
     @roles_required("merchant_staff", "auditor", "admin")
     @blp.arguments(StatementArgs(), location="query")
-    @blp.response(200, content_type="text/csv")
-    @blp.doc(security=SIGNED_IN)
+    @blp.response(200, TEXT, content_type="text/csv", description="The statement (text/csv)")
+    @blp.doc(security=SIGNED_IN, operationId="get_merchant_statement_csv")
     def get(self, args, merchant_id):
         """Claims, redemptions, returns and retirements of a period (Asia/Shanghai days), as CSV."""
         found = (acting_merchant(merchant_id) if current_actor().role == "merchant_staff"

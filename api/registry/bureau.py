@@ -58,7 +58,7 @@ class Batches(MethodView):
     @bureau_only
     @blp.arguments(BatchListArgs(), location="query")
     @blp.response(200, BatchPageSchema)
-    @blp.doc(security=SIGNED_IN)
+    @blp.doc(security=SIGNED_IN, operationId="list_issuance_batches")
     def get(self, args):
         """Issuance batches, newest first; filter by status or vintage day."""
         query = select(IssuanceBatch)
@@ -75,7 +75,7 @@ class Batches(MethodView):
     @idempotent
     @blp.arguments(ProposeSchema())
     @blp.response(201, BatchPageSchema)
-    @blp.doc(security=SIGNED_IN)
+    @blp.doc(security=SIGNED_IN, operationId="propose_issuance_batches")
     def post(self, args):
         """Propose the batches of a day (Asia/Shanghai); small ones are approved automatically and issued."""
         batches = issuance.propose_batches(args["date"], actor_id=current_actor().user_id,
@@ -91,7 +91,7 @@ class Batches(MethodView):
 class OneBatch(MethodView):
     @bureau_only
     @blp.response(200, BatchDetailSchema)
-    @blp.doc(security=SIGNED_IN)
+    @blp.doc(security=SIGNED_IN, operationId="get_issuance_batch")
     def get(self, batch_id):
         """A batch for review: size, accounts, top accounts, share capped, a sample of its events."""
         batch = issuance.batch(batch_id)
@@ -111,7 +111,7 @@ def _decide(decision):
     @bureau_only
     @blp.arguments(DecisionSchema(), required=False)
     @blp.response(200, BatchSchema)
-    @blp.doc(security=SIGNED_IN)
+    @blp.doc(security=SIGNED_IN, operationId=f"{decision}_issuance_batch")
     def post(self, args, batch_id):
         actor = current_actor().user_id
         if decision == "approve":
@@ -135,7 +135,7 @@ for _decision in ("approve", "reject"):
 class Unit(MethodView):
     @bureau_only
     @blp.response(200, TraceSchema)
-    @blp.doc(security=SIGNED_IN)
+    @blp.doc(security=SIGNED_IN, operationId="trace_unit")
     def get(self, serial):
         """Trace one unit: batch, block, every holder in order, the green action behind it."""
         return trace.trace_unit(serial)
@@ -145,7 +145,7 @@ class Unit(MethodView):
 class Verify(MethodView):
     @bureau_only
     @blp.response(200, VerifySchema)
-    @blp.doc(security=SIGNED_IN)
+    @blp.doc(security=SIGNED_IN, operationId="verify_registry")
     def get(self):
         """The eight invariants of DOMAIN.md §5, each ok or failed with counts."""
         report = verify_registry()
@@ -157,7 +157,7 @@ class AuditLog(MethodView):
     @bureau_only
     @blp.arguments(PageArgs(), location="query")
     @blp.response(200, AuditPageSchema)
-    @blp.doc(security=SIGNED_IN)
+    @blp.doc(security=SIGNED_IN, operationId="list_audit_log")
     def get(self, args):
         """The hash-chained audit log, newest first (unsealed records have no hash yet)."""
         query = select(AuditRecord)
@@ -171,7 +171,7 @@ def _account_action(action):
     @bureau_only
     @blp.arguments(ReasonSchema())
     @blp.response(200, AccountStateSchema)
-    @blp.doc(security=SIGNED_IN)
+    @blp.doc(security=SIGNED_IN, operationId=f"{action}_account")
     def post(self, args, number):
         account = accounts.account_by_number(number)
         changed = getattr(accounts, action)(account.id, current_actor().user_id, args["reason"])
@@ -193,7 +193,7 @@ class Revocations(MethodView):
     @idempotent
     @blp.arguments(RevokeSchema())
     @blp.response(201, RevocationSchema)
-    @blp.doc(security=SIGNED_IN)
+    @blp.doc(security=SIGNED_IN, operationId="revoke_units")
     def post(self, args):
         """Revoke a serial range: units still held move to revocation; retired ones are reported."""
         outcome = revocations.revoke_range(args["serial_prefix"], args["first"], args["last"], args["reason"],

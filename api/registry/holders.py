@@ -7,6 +7,7 @@ from accounting.ledger import history, movement, retirements, transfers
 from api.actor import roles_required
 from api.certificates import retirement_certificate_svg
 from api.idempotency import idempotent
+from api.openapi import TEXT
 from api.pagination import PageArgs, encode_cursor
 from api.registry.requests import acting_account_id, ledger_idempotency, seal_after_commit
 from api.registry.schemas import LedgerPageSchema, MovementSchema, RetirementSchema, RetireSchema, TransferSchema
@@ -33,7 +34,7 @@ class Transfers(MethodView):
     @idempotent
     @blp.arguments(TransferSchema())
     @blp.response(201, MovementSchema)
-    @blp.doc(security=SIGNED_IN)
+    @blp.doc(security=SIGNED_IN, operationId="transfer_credits")
     def post(self, args):
         """Send credits from my account to another account by its number (422 when short)."""
         movement = transfers.transfer(acting_account_id(), args["to_account_number"], args["amount_g"],
@@ -48,7 +49,7 @@ class Retirements(MethodView):
     @idempotent
     @blp.arguments(RetireSchema())
     @blp.response(201, RetirementSchema)
-    @blp.doc(security=SIGNED_IN)
+    @blp.doc(security=SIGNED_IN, operationId="retire_credits")
     def post(self, args):
         """Retire (注销) credits for a beneficiary and purpose; the serials are listed publicly."""
         retirement = retirements.retire(acting_account_id(), args["amount_g"], args["beneficiary"], args["purpose"],
@@ -60,6 +61,7 @@ class Retirements(MethodView):
 @blp.route("/retirements/<string:number>")
 class PublicRetirement(MethodView):
     @blp.response(200, RetirementSchema)
+    @blp.doc(operationId="get_retirement")
     def get(self, number):
         """A retirement, public: anyone can check a certificate's number."""
         return retirement_view(retirements.retirement_by_number(number))
@@ -67,7 +69,8 @@ class PublicRetirement(MethodView):
 
 @blp.route("/retirements/<string:number>/certificate.svg")
 class RetirementCertificate(MethodView):
-    @blp.response(200, content_type="image/svg+xml")
+    @blp.response(200, TEXT, content_type="image/svg+xml", description="The certificate (image/svg+xml)")
+    @blp.doc(operationId="get_retirement_certificate_svg")
     def get(self, number):
         """The retirement certificate (SVG, with a QR code of its public address)."""
         retirement = retirements.retirement_by_number(number)
@@ -81,7 +84,7 @@ class MyLedger(MethodView):
     @holders_only
     @blp.arguments(PageArgs(), location="query")
     @blp.response(200, LedgerPageSchema)
-    @blp.doc(security=SIGNED_IN)
+    @blp.doc(security=SIGNED_IN, operationId="list_my_ledger")
     def get(self, args):
         """My credit movements, newest first: type, signed amount, serial ranges."""
         lines = history.movements_of(acting_account_id(), limit=args["limit"] + 1, before_id=args["cursor"])

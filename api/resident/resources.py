@@ -16,6 +16,7 @@ from api.after_commit import QUANTIFY_WINDOW_SECONDS, enqueue_after_commit
 from api.events_schemas import AcceptedEventSchema, EventListArgs, EventPageSchema, EventSchema, TripSchema
 from api.idempotency import idempotent
 from api.identity.models import User
+from api.openapi import BINARY
 from api.pagination import MAX_ID, page
 from api.resident.schemas import AuthorizationListSchema, AuthorizationSchema, MeSchema, SourceListSchema
 from config.db_types import utcnow
@@ -31,7 +32,7 @@ SIGNED_IN = [{"bearerAuth": []}]
 class Me(MethodView):
     @roles_required("resident", "merchant_staff", "auditor", "admin")
     @blp.response(200, MeSchema)
-    @blp.doc(security=SIGNED_IN)
+    @blp.doc(security=SIGNED_IN, operationId="get_me")
     def get(self):
         """Who I am, and my carbon account's figures (residents)."""
         actor = current_actor()
@@ -46,7 +47,7 @@ class Trips(MethodView):
     @idempotent
     @blp.arguments(TripSchema())
     @blp.response(202, AcceptedEventSchema)
-    @blp.doc(security=SIGNED_IN)
+    @blp.doc(security=SIGNED_IN, operationId="record_trip")
     def post(self, trip):
         """Report a trip the app measured; it waits as `received` until quantified."""
         actor = current_actor()
@@ -64,7 +65,7 @@ class Events(MethodView):
     @resident_only
     @blp.arguments(EventListArgs(), location="query")
     @blp.response(200, EventPageSchema)
-    @blp.doc(security=SIGNED_IN)
+    @blp.doc(security=SIGNED_IN, operationId="list_my_events")
     def get(self, args):
         """My green actions, newest first, with their status and reduction."""
         items = recording.events_of_account(
@@ -78,7 +79,7 @@ class Events(MethodView):
 class OneEvent(MethodView):
     @resident_only
     @blp.response(200, EventSchema)
-    @blp.doc(security=SIGNED_IN)
+    @blp.doc(security=SIGNED_IN, operationId="get_my_event")
     def get(self, event_id):
         """One of my green actions (another resident's answers 404, as if it did not exist)."""
         event = db.session.get(GreenEvent, event_id)
@@ -91,7 +92,7 @@ class OneEvent(MethodView):
 class MySources(MethodView):
     @resident_only
     @blp.response(200, AuthorizationListSchema)
-    @blp.doc(security=SIGNED_IN)
+    @blp.doc(security=SIGNED_IN, operationId="list_my_sources")
     def get(self):
         """The data sources I have authorized to report for me."""
         return {"items": sources.authorizations_of(current_actor().account_id)}
@@ -101,14 +102,14 @@ class MySources(MethodView):
 class MySource(MethodView):
     @resident_only
     @blp.response(200, AuthorizationSchema)
-    @blp.doc(security=SIGNED_IN)
+    @blp.doc(security=SIGNED_IN, operationId="authorize_source")
     def put(self, code):
         """Authorize a data source to report my green actions."""
         return sources.authorize_source(current_actor().account_id, code)
 
     @resident_only
     @blp.response(204)
-    @blp.doc(security=SIGNED_IN)
+    @blp.doc(security=SIGNED_IN, operationId="revoke_source")
     def delete(self, code):
         """Revoke a data source; its later reports for me are refused."""
         sources.revoke_authorization(current_actor().account_id, code)
@@ -118,7 +119,7 @@ class MySource(MethodView):
 class Sources(MethodView):
     @roles_required("resident", "merchant_staff", "auditor", "admin")
     @blp.response(200, SourceListSchema)
-    @blp.doc(security=SIGNED_IN)
+    @blp.doc(security=SIGNED_IN, operationId="list_sources")
     def get(self):
         """Filed data sources a resident may authorize."""
         return {"items": sources.authorizable_sources()}
@@ -127,8 +128,8 @@ class Sources(MethodView):
 @blp.route("/me/account-code.png")
 class AccountCode(MethodView):
     @resident_only
-    @blp.response(200, content_type="image/png")
-    @blp.doc(security=SIGNED_IN)
+    @blp.response(200, BINARY, content_type="image/png", description="The QR code (image/png)")
+    @blp.doc(security=SIGNED_IN, operationId="get_account_code_png")
     def get(self):
         """A QR of my public account number, for a recycling station to scan."""
         account = accounts.account_of_holder(current_actor().holder_id)
