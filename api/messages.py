@@ -87,6 +87,8 @@ PROBLEMS: dict[str, Problem] = {
     "account_not_frozen": Problem(409, _l("Account not frozen"), _l("The account is not frozen.")),
     "no_account": Problem(403, _l("No account"), _l("Your role holds no carbon account.")),
     "serial_not_found": Problem(404, _l("Serial not found"), _l("No issued unit has this serial number.")),
+    "checkpoint_not_found": Problem(404, _l("No checkpoint yet"),
+                                    _l("Nothing has been sealed into the audit chain yet.")),
     "retirement_not_found": Problem(404, _l("Retirement not found"), _l("No retirement has this number.")),
     "batch_not_found": Problem(404, _l("Batch not found"), _l("No such issuance batch.")),
     "batch_not_in_state": Problem(409, _l("Wrong batch status"),

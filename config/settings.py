@@ -124,6 +124,9 @@ def load_settings(environ=os.environ, **overrides) -> dict:
         # migrations create and grant only what the app does (migrations/versions/0004).
         "MIGRATION_DATABASE_URI": database_url(environ.get("MIGRATION_DATABASE_URL")),
         "APP_DB_ROLE": environ.get("APP_DB_ROLE", "binzhou_app"),
+        # Where each sealing writes down the audit chain's head, outside the database (append-only).
+        "AUDIT_CHECKPOINT_DIR": environ.get("AUDIT_CHECKPOINT_DIR")
+        or str(Path(environ.get("INSTANCE_PATH") or INSTANCE_DIR).resolve() / "audit-checkpoints"),
         # A pooled connection is pinged before use, so a database restart costs no request a 500.
         # Statement and lock timeouts bound every session this process opens (see
         # database_timeouts): a web request never waits long on a held lock.

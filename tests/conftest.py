@@ -7,6 +7,8 @@ redis://127.0.0.1:6379). Without them the tests that need them skip, saying how 
 them; under CI=true a missing service fails the run instead.
 """
 import os
+import shutil
+import tempfile
 from contextlib import contextmanager
 
 import psycopg
@@ -97,8 +99,8 @@ def build_app(database_url: str, redis_url: str | None, environ: dict | None = N
 
     from api import create_app
 
-    environ = TEST_SETTINGS | {"DATABASE_URL": as_role(database_url, APP_ROLE),
-                               "MIGRATION_DATABASE_URL": database_url} | (environ or {})
+    environ = TEST_SETTINGS | {"DATABASE_URL": as_role(database_url, APP_ROLE), "MIGRATION_DATABASE_URL": database_url,
+                               "AUDIT_CHECKPOINT_DIR": tempfile.mkdtemp(prefix="bz-audit-heads-")} | (environ or {})
     if redis_url:
         environ["REDIS_URL"] = redis_url
     app = create_app(environ, **overrides)
@@ -145,6 +147,8 @@ def _clean_state(request):
             ensure_system_accounts(connection)
         forget_cached_ids()
         forget_kept_versions()
+        # The chain starts again with the emptied tables: so do the heads written down outside.
+        shutil.rmtree(app.config["AUDIT_CHECKPOINT_DIR"], ignore_errors=True)
         client = app.extensions.get("redis")
         if client is not None:
             client.flushdb()

@@ -5,6 +5,7 @@ Credits are issued the real way (propose → auto-approve → issue through
 rather than through the HTTP trip API, so a test can pick exact grams per account.
 """
 import itertools
+import shutil
 from datetime import date, datetime, time, timedelta
 
 import sqlalchemy as sa
@@ -89,6 +90,7 @@ def reset_registry(app) -> None:
     """
     from tests.conftest import as_owner
 
+    shutil.rmtree(app.config["AUDIT_CHECKPOINT_DIR"], ignore_errors=True)  # the chain starts again
     db.session.remove()
     with as_owner(app) as connection:
         connection.execute(sa.text(f"TRUNCATE {', '.join(REGISTRY_TABLES)} CASCADE"))

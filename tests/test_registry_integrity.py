@@ -16,7 +16,7 @@ from accounting.issuance import batches as issuance
 from accounting.issuance import revocations
 from accounting.issuance.models import IssuanceBatch
 from accounting.issuance.tasks import run_issuance_day
-from accounting.ledger import accounts, movement, retirements, serials
+from accounting.ledger import accounts, audit, checkpoints, movement, retirements, serials
 from accounting.ledger.idempotency import Idempotency
 from accounting.ledger.models import AuditRecord, BlockMovement, CreditBlock, JournalEntry, JournalTransaction
 from accounting.ledger.movement import InsufficientBalance
@@ -192,7 +192,49 @@ def test_an_edited_sealed_audit_record_breaks_the_chain(app, busy_registry, edit
             owner.execute(text(f"UPDATE audit_records SET {edit} WHERE seq = 3"))
         report = verify_registry()
         assert invariant_status(report) == only_failing(8)
-        assert report[-1]["examples"] == ["seq 3"]
+        # The chain breaks at the edited record; an edited movement record also no longer matches its
+        # journal transaction's header.
+        assert report[-1]["examples"][0] == "seq 3"
+        assert all(example.endswith("header differs from its audit record") for example in report[-1]["examples"][1:])
+
+
+def test_a_chain_rewritten_and_hashed_again_fails_against_the_heads_written_down_outside(app, busy_registry):
+    """The insider edits a sealed record and recomputes every hash after it: the chain verifies with
+    itself, but no longer passes through the heads the sealing wrote outside the database."""
+    with app.app_context():
+        rows = db.session.execute(select(AuditRecord).order_by(AuditRecord.seq)).scalars().all()
+        with guards_off(app, "audit_records") as owner:
+            owner.execute(text("UPDATE audit_records SET actor = 'user:999' WHERE seq = 2"))
+            prev = rows[0].hash
+            for row in rows[1:]:
+                fresh = owner.execute(text("SELECT * FROM audit_records WHERE id = :id"), {"id": row.id}).one()
+                rehashed = audit.chain_hash(prev, fresh.seq, fresh)
+                owner.execute(text("UPDATE audit_records SET prev_hash = :p, hash = :h WHERE id = :id"),
+                              {"p": prev, "h": rehashed, "id": row.id})
+                prev = rehashed
+        db.session.expire_all()
+        assert audit.verify_chain()["ok"]  # the chain alone: consistent with itself
+        report = verify_registry()
+        assert invariant_status(report) == only_failing(8)
+        head = checkpoints.latest(app.config["AUDIT_CHECKPOINT_DIR"])
+        assert report[-1]["examples"] == [f"seq {head['seq']}"]
+
+
+def test_an_edited_journal_header_no_longer_matches_its_sealed_record(app, busy_registry):
+    with app.app_context():
+        with as_owner(app) as owner:  # the app's role may not update the journal at all
+            owner.execute(text("UPDATE journal_transactions SET memo = 'nothing to see' WHERE id = :id"),
+                          {"id": busy_registry["transfer"]})
+        report = verify_registry()
+        assert invariant_status(report) == only_failing(8)
+        assert report[-1]["examples"] == [f"transaction {busy_registry['transfer']}: header differs from its audit record"]
+
+
+def test_the_latest_head_is_public(app, api, busy_registry):
+    head = api.http.get("/api/v1/audit-checkpoint")
+    assert head.status_code == 200
+    with app.app_context():
+        assert head.get_json()["hash"] == audit.verify_chain()["head_hash"]
 
 
 def test_a_shortened_block_breaks_invariant_4(app, busy_registry):

@@ -1,6 +1,7 @@
 """Appending to the audit log, sealing it into a SHA-256 chain, and verifying the chain."""
 import hashlib
 import json
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import Text, bindparam, cast, func, select, text, update
@@ -44,10 +45,20 @@ def chain_hash(prev_hash: str, seq: int, row) -> str:
     return digest(body)
 
 
-def seal_pending(limit: int = 5000) -> int:
-    """Chain the oldest unsealed records; one sealer at a time (advisory lock). Returns how many."""
+@dataclass(frozen=True)
+class Head:
+    """The chain as one sealing left it: its last record's sequence and hash, and how many it sealed."""
+
+    seq: int
+    hash: str
+    count: int
+
+
+def seal_pending(limit: int = 5000) -> Head | None:
+    """Chain the oldest unsealed records; one sealer at a time (advisory lock). None when there was
+    nothing to seal (or another sealer is at it)."""
     if not db.session.scalar(select(func.pg_try_advisory_xact_lock(SEAL_LOCK))):
-        return 0
+        return None
     head = db.session.execute(
         select(RECORDS.c.seq, RECORDS.c.hash).where(RECORDS.c.seq.is_not(None)).order_by(RECORDS.c.seq.desc()).limit(1)
     ).first()
@@ -59,29 +70,34 @@ def seal_pending(limit: int = 5000) -> int:
         current = chain_hash(prev, seq, row)
         sealed.append({"b_id": row.id, "b_seq": seq, "b_prev": prev, "b_hash": current})
         prev = current
-    if sealed:
-        db.session.execute(
-            update(RECORDS).where(RECORDS.c.id == bindparam("b_id")).values(
-                seq=bindparam("b_seq"), prev_hash=bindparam("b_prev"), hash=bindparam("b_hash"), sealed_at=now),
-            sealed,
-        )
-    return len(sealed)
+    if not sealed:
+        return None
+    db.session.execute(
+        update(RECORDS).where(RECORDS.c.id == bindparam("b_id")).values(
+            seq=bindparam("b_seq"), prev_hash=bindparam("b_prev"), hash=bindparam("b_hash"), sealed_at=now),
+        sealed,
+    )
+    return Head(seq, prev, len(sealed))
 
 
-def verify_chain() -> dict:
-    """Walk the sealed chain from its first record: hashes link, payloads match their digests."""
+def verify_chain(heads: list[dict] = ()) -> dict:
+    """Walk the sealed chain from its first record: hashes link, payloads match their digests, and the
+    chain passes through every head written down outside the database (`heads`, see checkpoints)."""
+    expected = {head["seq"]: head["hash"] for head in heads}
     prev, checked, broken = GENESIS, 0, []
     query = select(RECORDS, PAYLOAD_DIGEST.label("recomputed")).where(RECORDS.c.seq.is_not(None)).order_by(RECORDS.c.seq)
     for row in db.session.execute(query.execution_options(yield_per=5000)):
         checked += 1
         if row.seq != checked or row.prev_hash != prev or row.hash != chain_hash(prev, row.seq, row) \
-                or row.payload_digest != row.recomputed:
+                or row.payload_digest != row.recomputed or expected.get(row.seq, row.hash) != row.hash:
             broken.append(row.seq)
         prev = row.hash or prev
     unsealed = db.session.execute(
         select(RECORDS.c.id, RECORDS.c.created_at).where(RECORDS.c.seq.is_(None)).order_by(RECORDS.c.id).limit(1)
     ).first()
     pending = db.session.scalar(select(func.count()).select_from(RECORDS).where(RECORDS.c.seq.is_(None)))
+    # A head written down beyond the chain's end: sealed records were removed since.
+    broken += sorted(seq for seq in expected if seq > checked)
     return {
         "ok": not broken, "sealed": checked, "broken_at": broken[:10], "head_hash": prev if checked else None,
         "unsealed": pending,

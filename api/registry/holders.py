@@ -1,16 +1,24 @@
 """What any holder does with credits: transfer (交易), retire (注销), read its ledger."""
-from flask import url_for
+from flask import current_app, url_for
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
-from accounting.ledger import history, movement, retirements, transfers
+from accounting.errors import NotFound
+from accounting.ledger import checkpoints, history, movement, retirements, transfers
 from api.actor import roles_required
 from api.certificates import retirement_certificate_svg
 from api.idempotency import idempotent
-from api.openapi import TEXT
+from api.openapi import PROBLEM, TEXT
 from api.pagination import PageArgs, encode_cursor
 from api.registry.requests import acting_account_id, ledger_idempotency, seal_after_commit
-from api.registry.schemas import LedgerPageSchema, MovementSchema, RetirementSchema, RetireSchema, TransferSchema
+from api.registry.schemas import (
+    CheckpointSchema,
+    LedgerPageSchema,
+    MovementSchema,
+    RetirementSchema,
+    RetireSchema,
+    TransferSchema,
+)
 
 blp = Blueprint("holders", __name__, url_prefix="/api/v1", description="交易与注销: moving and retiring credits")
 
@@ -65,6 +73,20 @@ class PublicRetirement(MethodView):
     def get(self, number):
         """A retirement, public: anyone can check a certificate's number."""
         return retirement_view(retirements.retirement_by_number(number))
+
+
+@blp.route("/audit-checkpoint")
+class AuditCheckpoint(MethodView):
+    @blp.response(200, CheckpointSchema)
+    @blp.alt_response(404, description="Nothing sealed yet", **PROBLEM)
+    @blp.doc(operationId="get_audit_checkpoint")
+    def get(self):
+        """Public: the audit chain's latest head as written down outside the database (sequence, hash,
+        time), for anyone to keep and compare later; a rewritten chain no longer passes through it."""
+        head = checkpoints.latest(current_app.config["AUDIT_CHECKPOINT_DIR"])
+        if head is None:
+            raise NotFound("checkpoint_not_found")
+        return head
 
 
 @blp.route("/retirements/<string:number>/certificate.svg")

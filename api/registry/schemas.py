@@ -179,3 +179,11 @@ class AccountStateSchema(ma.Schema):
     number = ma.fields.String()
     balance_g = ma.fields.Integer()
     frozen = ma.fields.Function(lambda account: account.frozen_at is not None)
+
+
+class CheckpointSchema(ma.Schema):
+    """A head of the audit chain as written down outside the database."""
+
+    seq = ma.fields.Integer(required=True)
+    hash = ma.fields.String(required=True)
+    sealed_at = ma.fields.String(required=True, metadata={"description": "ISO 8601, UTC"})

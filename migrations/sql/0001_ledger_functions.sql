@@ -58,6 +58,15 @@ BEGIN
     WHERE a.id = e.account_id AND e.amount <> 0;
 END $$;
 
+-- A journal transaction's header as its audit record carries it: sealed into the chain, so an edit
+-- of the header (which the app's role cannot make, but an owner could) shows in verification.
+CREATE FUNCTION ledger_header(p_transaction bigint, p_kind text, p_scope text, p_key text, p_request_hash text,
+                              p_memo text, p_at timestamptz) RETURNS jsonb
+LANGUAGE sql STABLE AS $$
+    SELECT jsonb_build_object('transaction', p_transaction, 'kind', p_kind, 'scope', p_scope, 'key', p_key,
+                              'request_hash', p_request_hash, 'memo', p_memo, 'at', p_at)
+$$;
+
 -- Append a record to the audit log (unsealed: accounting.ledger.audit chains it shortly after).
 -- The one way records are appended, so every payload is digested the same way: SHA-256 of its
 -- jsonb text, which the verification computes again.
@@ -199,8 +208,8 @@ BEGIN
     SELECT tx, unnest(ids), p_from, p_to;
     PERFORM ledger_post(tx, ARRAY[p_from, p_to], ARRAY[-taken, taken]);
     PERFORM ledger_audit(p_audit_actor, coalesce(p_audit_action, p_kind), coalesce(p_audit_subject, 'transaction:' || tx),
-        p_audit_payload || jsonb_build_object(
-            'transaction', tx, 'from', p_from, 'to', p_to, 'amount_g', taken, 'memo', p_memo,
+        p_audit_payload || ledger_header(tx, p_kind, p_scope, p_key, p_request_hash, p_memo, p_at) || jsonb_build_object(
+            'from', p_from, 'to', p_to, 'amount_g', taken,
             'serials', (SELECT jsonb_agg(ledger_serials(r.prefix, r.first_serial, r.last_serial))
                         FROM unnest(prefixes, firsts, lasts) AS r(prefix, first_serial, last_serial))),
         p_at);
@@ -244,7 +253,8 @@ BEGIN
     SELECT transaction_id, id, NULL, account_id FROM blocks;
     PERFORM ledger_post(transaction_id, issuance || p_accounts, -total || p_quantities);
     PERFORM ledger_audit(p_audit_actor, 'batch_issued', p_audit_subject,
-                         p_audit_payload || jsonb_build_object('transaction', transaction_id, 'quantity_g', total,
-                                                               'accounts', cardinality(p_accounts)),
+                         p_audit_payload
+                         || ledger_header(transaction_id, 'issue', p_scope, p_key, p_request_hash, p_memo, p_at)
+                         || jsonb_build_object('quantity_g', total, 'accounts', cardinality(p_accounts)),
                          p_at);
 END $$;

@@ -22,8 +22,8 @@ from accounting.ledger.accounts import ensure_system_accounts
 from accounting.quantification.methodologies import seed_default_methodologies
 
 SQL = Path(__file__).resolve().parent.parent / "sql"
-LEDGER_FUNCTIONS = ("ledger_issue", "ledger_move", "ledger_audit", "ledger_post", "ledger_claim", "ledger_serials",
-                    "ledger_refuse")
+LEDGER_FUNCTIONS = ("ledger_issue", "ledger_move", "ledger_audit", "ledger_header", "ledger_post", "ledger_claim",
+                    "ledger_serials", "ledger_refuse")
 GUARD_FUNCTIONS = ("audit_records_sealed", "journal_transaction_balanced", "journal_append_only",
                    "credit_blocks_final", "methodology_versions_frozen")
 
