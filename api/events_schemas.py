@@ -91,8 +91,10 @@ class IngestBatchSchema(ma.Schema):
 
 class RejectedEventSchema(ma.Schema):
     index = ma.fields.Integer()
-    errors = ma.fields.Dict(metadata={"description": "field → messages"})
-    reasons = ma.fields.Dict(metadata={"description": "field → stable reason code, where one applies"})
+    errors = ma.fields.Dict(keys=ma.fields.String(), values=ma.fields.List(ma.fields.String()),
+                            metadata={"description": "field path → messages in the request's language"})
+    reasons = ma.fields.Dict(keys=ma.fields.String(), values=ma.fields.List(ma.fields.String()),
+                             metadata={"description": "field → stable reason codes, where they apply"})
 
 
 class IngestResultSchema(ma.Schema):
