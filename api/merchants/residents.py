@@ -43,7 +43,7 @@ class Campaigns(MethodView):
         return {"items": items, "next_cursor": encode_cursor(items[-1].id) if more else None}
 
 
-@blp.route("/campaigns/<int:campaign_id>")
+@blp.route("/campaigns/<integer_id:campaign_id>")
 class OneCampaign(MethodView):
     @roles_required("resident", "merchant_staff", "auditor", "admin")
     @blp.response(200, CampaignSchema)
@@ -53,7 +53,7 @@ class OneCampaign(MethodView):
         return campaigns.campaign(campaign_id)
 
 
-@blp.route("/campaigns/<int:campaign_id>/claim")
+@blp.route("/campaigns/<integer_id:campaign_id>/claim")
 class Claim(MethodView):
     @resident_only
     @idempotent
@@ -87,7 +87,7 @@ class MyCoupons(MethodView):
         return {"items": items, "next_cursor": encode_cursor(items[-1].id) if more else None}
 
 
-@blp.route("/me/coupons/<int:coupon_id>")
+@blp.route("/me/coupons/<bigint_id:coupon_id>")
 class MyCoupon(MethodView):
     @resident_only
     @blp.response(200, CouponDetailSchema)
@@ -113,5 +113,7 @@ def _qr_view(render):
     return get
 
 
-blp.route("/me/coupons/<int:coupon_id>/qr.png")(type("CouponQrPng", (MethodView,), {"get": _qr_view(qr.png_response)}))
-blp.route("/me/coupons/<int:coupon_id>/qr.svg")(type("CouponQrSvg", (MethodView,), {"get": _qr_view(qr.svg_response)}))
+blp.route("/me/coupons/<bigint_id:coupon_id>/qr.png")(
+    type("CouponQrPng", (MethodView,), {"get": _qr_view(qr.png_response)}))
+blp.route("/me/coupons/<bigint_id:coupon_id>/qr.svg")(
+    type("CouponQrSvg", (MethodView,), {"get": _qr_view(qr.svg_response)}))
