@@ -5,6 +5,8 @@ from flask import Flask, request
 
 from api import openapi
 from api.after_commit import discard_after_commit, run_after_commit
+from api.id_ranges import register_id_converters
+from api.json_limits import refuse_unreasonable_json
 from api.locales import init_translations
 from api.problems import ProblemApi, problem_response, register_problem_handlers
 from config.celery import celery_init_app
@@ -41,9 +43,11 @@ def create_app(environ: dict | None = None, **overrides) -> Flask:
     api = ProblemApi(app, spec_kwargs=openapi.spec_kwargs(app, securitySchemes=SECURITY_SCHEMES))
     openapi.declare_conventions(api)
     app.extensions["problem_api"] = api
+    register_id_converters(app)
     _register_blueprints(app, api)
     register_problem_handlers(app)
     _refuse_nul_bytes(app)
+    refuse_unreasonable_json(app)
     _commit_once_per_request(app)
     _register_cli(app)
 

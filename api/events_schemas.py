@@ -7,7 +7,7 @@ from accounting.record.models import EVENT_STATUSES
 from accounting.record.rules import MAX_DISTANCE_M, MAX_STEPS, MAX_WEIGHT_G, RECYCLING_CATEGORIES, TRIP_MODES
 from api.messages import field_message
 from api.pagination import PageArgs
-from api.schemas_common import LocalDateTime, TrimmedString
+from api.schemas_common import BoundedAwareDateTime, LocalDateTime, Text, TrimmedString
 from api.translated_validators import Length, OneOf, Range
 
 REQUIRED = "Missing data for required field."  # marshmallow's words, translated on the way out
@@ -32,9 +32,9 @@ def _trip_shape_errors(data: dict) -> dict:
 class TripSchema(ma.Schema):
     """A trip summary (times, distance, mode): never a raw GPS track (PIPL)."""
 
-    mode = ma.fields.String(required=True, validate=OneOf(TRIP_MODES))
-    started_at = ma.fields.AwareDateTime(required=True)
-    ended_at = ma.fields.AwareDateTime(required=True)
+    mode = Text(required=True, validate=OneOf(TRIP_MODES))
+    started_at = BoundedAwareDateTime(required=True)
+    ended_at = BoundedAwareDateTime(required=True)
     distance_m = ma.fields.Integer(strict=True, validate=Range(0, MAX_DISTANCE_M))
     steps = ma.fields.Integer(strict=True, validate=Range(0, MAX_STEPS))
     external_id = TrimmedString(validate=Length(1, 128))
@@ -53,16 +53,16 @@ class IngestEventSchema(ma.Schema):
         unknown = ma.EXCLUDE
 
     external_id = TrimmedString(required=True, validate=Length(1, 128))
-    account_number = ma.fields.String(required=True)
-    kind = ma.fields.String(required=True, validate=OneOf(("trip", "recycling")))
-    mode = ma.fields.String(validate=OneOf(TRIP_MODES))
-    started_at = ma.fields.AwareDateTime()
-    ended_at = ma.fields.AwareDateTime()
+    account_number = Text(required=True)
+    kind = Text(required=True, validate=OneOf(("trip", "recycling")))
+    mode = Text(validate=OneOf(TRIP_MODES))
+    started_at = BoundedAwareDateTime()
+    ended_at = BoundedAwareDateTime()
     distance_m = ma.fields.Integer(strict=True, validate=Range(0, MAX_DISTANCE_M))
     steps = ma.fields.Integer(strict=True, validate=Range(0, MAX_STEPS))
-    category = ma.fields.String(validate=OneOf(RECYCLING_CATEGORIES))
+    category = Text(validate=OneOf(RECYCLING_CATEGORIES))
     weight_g = ma.fields.Integer(strict=True, validate=Range(1, MAX_WEIGHT_G))
-    occurred_at = ma.fields.AwareDateTime()
+    occurred_at = BoundedAwareDateTime()
     station_code = TrimmedString(validate=Length(1, 32))
 
     @ma.validates("account_number")
@@ -91,8 +91,10 @@ class IngestBatchSchema(ma.Schema):
 
 class RejectedEventSchema(ma.Schema):
     index = ma.fields.Integer()
-    errors = ma.fields.Dict(metadata={"description": "field → messages"})
-    reasons = ma.fields.Dict(metadata={"description": "field → stable reason code, where one applies"})
+    errors = ma.fields.Dict(keys=ma.fields.String(), values=ma.fields.List(ma.fields.String()),
+                            metadata={"description": "field path → messages in the request's language"})
+    reasons = ma.fields.Dict(keys=ma.fields.String(), values=ma.fields.List(ma.fields.String()),
+                             metadata={"description": "field → stable reason codes, where they apply"})
 
 
 class IngestResultSchema(ma.Schema):
@@ -104,8 +106,9 @@ class IngestResultSchema(ma.Schema):
 class EventSchema(ma.Schema):
     id = ma.fields.Integer()
     kind = ma.fields.String()
-    mode = ma.fields.String()
-    category = ma.fields.String()
+    # A trip has a mode and no category, a drop-off the reverse: both keys are always there, one null.
+    mode = ma.fields.String(allow_none=True, metadata={"description": "trips only; null for recycling"})
+    category = ma.fields.String(allow_none=True, metadata={"description": "recycling only; null for trips"})
     status = ma.fields.String()
     reduction_g = ma.fields.Integer(allow_none=True)
     capped_g = ma.fields.Integer(allow_none=True)
@@ -137,4 +140,4 @@ class EventPageSchema(ma.Schema):
 
 
 class EventListArgs(PageArgs):
-    status = ma.fields.String(validate=OneOf(EVENT_STATUSES))
+    status = Text(validate=OneOf(EVENT_STATUSES))

@@ -6,6 +6,7 @@ the loser replays the winner's answer.
 """
 from functools import wraps
 
+import marshmallow as ma
 from flask import Response, request
 from flask_jwt_extended import get_jwt
 from sqlalchemy import Integer, LargeBinary, String
@@ -14,10 +15,12 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from accounting.errors import DomainError
 from accounting.ledger.idempotency import request_hash
+from api.translated_validators import Length
 from config.db_types import UTCDateTime, utcnow
 from config.extensions import db
 
 MAX_KEY_LENGTH = 128
+KEY_LENGTH = Length(max=MAX_KEY_LENGTH)
 
 
 class IdempotencyRecord(db.Model):
@@ -48,8 +51,10 @@ def idempotent(view):
         key = request.headers.get("Idempotency-Key")
         if not key:
             return view(*args, **kwargs)
-        if len(key) > MAX_KEY_LENGTH:
-            raise DomainError("validation_failed", errors={"Idempotency-Key": ["Longer than 128 characters."]})
+        try:
+            KEY_LENGTH(key)
+        except ma.ValidationError as error:  # marshmallow's message, in the request's language
+            raise DomainError("validation_failed", errors={"Idempotency-Key": error.messages}) from None
         scope = f"user:{get_jwt()['sub']}"
         this_request = request_hash(request.method, request.path, request.get_data(cache=True))
         existing = db.session.get(IdempotencyRecord, (scope, key))

@@ -152,7 +152,7 @@ def N_(message: str) -> str:  # noqa: N802  (gettext's name for "mark for extrac
 
 # marshmallow's and webargs' own fixed messages that our schemas can produce. They are written
 # in English inside those libraries; listed here so pybabel extracts them, and translated by
-# `localize_errors` where errors leave the API. (Validators whose messages carry values, such
+# `api.field_errors` where errors leave the API. (Validators whose messages carry values, such
 # as Range or Length, get translated messages in api/translated_validators.py instead.)
 LIBRARY_MESSAGES = (
     N_("Missing data for required field."),
@@ -210,14 +210,3 @@ def field_message(code_or_text: str) -> str:
     if not code_or_text:  # gettext("") is the catalogue's header, not a message
         return code_or_text
     return gettext(code_or_text)
-
-
-def localize_errors(errors):
-    """Translate a marshmallow-shaped error tree (dicts of lists of messages)."""
-    if isinstance(errors, dict):
-        return {key: localize_errors(value) for key, value in errors.items()}
-    if isinstance(errors, list):
-        return [localize_errors(item) for item in errors]
-    if isinstance(errors, str):
-        return field_message(errors)
-    return errors

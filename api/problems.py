@@ -9,8 +9,9 @@ from sqlalchemy.exc import DBAPIError
 from werkzeug.exceptions import HTTPException
 
 from accounting.errors import DomainError
+from api.field_errors import encodable, field_errors, request_field_errors
 from api.locales import language
-from api.messages import localize_errors, status_of, title_and_detail
+from api.messages import status_of, title_and_detail
 
 log = logging.getLogger(__name__)
 
@@ -32,35 +33,30 @@ class ProblemSchema(ma.Schema):
     status = ma.fields.Integer()
     detail = ma.fields.String()
     code = ma.fields.String(metadata={"description": "Stable machine-readable code"})
-    errors = ma.fields.Dict(metadata={"description": "Field → messages, for validation failures"})
+    errors = ma.fields.Dict(keys=ma.fields.String(), values=ma.fields.List(ma.fields.String()), metadata={
+        "description": "A field's dotted path (`events.3.started_at`, `limit`) → messages in the request's "
+                       "language, for validation failures; `_schema` is the body as a whole"})
 
 
 def problem_response(code: str, status: int | None = None, params: dict | None = None,
                      errors=None, headers: dict | None = None, **extra):
-    """A problem+json response for `code`, titled and detailed in the client's language."""
+    """A problem+json response for `code`, titled and detailed in the client's language.
+
+    `errors` is a marshmallow-shaped tree or field → code; it goes out as field path → messages.
+    """
     status = status or status_of(code)
     title, detail = title_and_detail(code, params)
     body = {"type": PROBLEM_TYPE_BASE + code, "title": title, "status": status, "detail": detail, "code": code}
     if errors:
-        body["errors"] = localize_errors(errors)
+        body["errors"] = field_errors(errors)
     body.update(extra)
-    response = make_response(json.dumps(body, ensure_ascii=False), status)
+    # A detail may quote the input; the answer to bad input must itself be valid UTF-8.
+    response = make_response(encodable(json.dumps(body, ensure_ascii=False)), status)
     response.mimetype = PROBLEM_JSON
     response.headers["Content-Language"] = language()
     for name, value in (headers or {}).items():
         response.headers[name] = value
     return response
-
-
-def _flatten_locations(messages: dict) -> dict:
-    """webargs nests errors under the location ('json', 'query'); the body's fields go on top."""
-    flat = {}
-    for location, errors in messages.items():
-        if location == "json" and isinstance(errors, dict):
-            flat.update(errors)
-        else:
-            flat[location] = errors
-    return flat
 
 
 class ProblemApi(Api):
@@ -71,14 +67,12 @@ class ProblemApi(Api):
     def handle_http_exception(self, error: HTTPException):
         data = getattr(error, "data", None) or {}
         code = data.get("code") or HTTP_CODES.get(error.code, "http_error")
-        errors = data.get("errors") or data.get("messages")
+        # webargs's messages are keyed by location ("json", "query"); the paths drop it.
+        errors = request_field_errors(data["messages"]) if data.get("messages") else data.get("errors")
         if error.code == 400 and errors:
-            messages = _flatten_locations(errors)
             # webargs answers 400 for a body that is not JSON, 422 for one that does not validate.
-            code = "bad_request" if "Invalid JSON body." in str(messages) else "validation_failed"
-            return problem_response(code, status=400 if code == "bad_request" else 422, errors=messages)
-        if errors:
-            errors = _flatten_locations(errors)
+            code = "bad_request" if "Invalid JSON body." in str(data.get("messages")) else "validation_failed"
+            return problem_response(code, status=400 if code == "bad_request" else 422, errors=errors)
         headers = dict(data.get("headers") or {})
         allow = error.get_response().headers.get("Allow")
         if allow:  # a 405 says which methods the path does accept

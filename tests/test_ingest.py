@@ -149,7 +149,7 @@ def test_three_bad_events_in_a_thousand_are_rejected_by_index_and_the_rest_recor
     assert list(negative["errors"]) == ["distance_m"] and negative["reasons"] == {}
     assert list(rocket["errors"]) == ["mode"] and rocket["reasons"] == {}
     assert backwards["errors"] == {"ended_at": ["Ends before it starts."]}
-    assert backwards["reasons"] == {"ended_at": "ends_before_start"}
+    assert backwards["reasons"] == {"ended_at": ["ends_before_start"]}
 
     stored = _stored(app)
     assert len(stored) == _event_count(app) == 997
@@ -229,7 +229,7 @@ def test_replayed_request_is_refused_and_stores_nothing(app, api, resident, bus)
     headers = bus.signed_headers(body)
     first = _post_raw(bus, body, headers)
     assert first.status_code == 200
-    assert first.get_json()["rejected"][0]["reasons"] == {"account_number": "source_not_authorized"}
+    assert first.get_json()["rejected"][0]["reasons"] == {"account_number": ["source_not_authorized"]}
 
     _authorize(api, resident, bus.code)
     _assert_refused(_post_raw(bus, body, headers), "replayed_request")
@@ -279,7 +279,7 @@ def test_events_for_a_resident_who_has_not_authorized_the_source_are_refused(app
     result = bus.post_events(events, headers=ZH).get_json()
     assert result["accepted"] == 1
     assert result["rejected"] == [{"index": 1, "errors": {"account_number": ["该居民未授权此数据源。"]},
-                                   "reasons": {"account_number": "source_not_authorized"}}]
+                                   "reasons": {"account_number": ["source_not_authorized"]}}]
     assert list(_stored(app)) == [("BZBUS", "t-1")]
 
 
@@ -289,7 +289,7 @@ def test_after_the_resident_revokes_the_sources_events_are_refused_again(app, ap
 
     result = bus.post_events([bus.trip_event(rider.account_number, "t-2")]).get_json()
     assert result["accepted"] == 0
-    assert result["rejected"][0]["reasons"] == {"account_number": "source_not_authorized"}
+    assert result["rejected"][0]["reasons"] == {"account_number": ["source_not_authorized"]}
     assert list(_stored(app)) == [("BZBUS", "t-1")]
 
 
@@ -307,7 +307,7 @@ def test_unknown_closed_and_malformed_account_numbers(app, api, bus, rider):
 
     assert result["accepted"] == 0 and [r["index"] for r in result["rejected"]] == [0, 1, 2, 3, 4]
     for unknown in result["rejected"][:2]:
-        assert unknown["reasons"] == {"account_number": "unknown_account"}
+        assert unknown["reasons"] == {"account_number": ["unknown_account"]}
         assert unknown["errors"] == {"account_number": ["No such carbon account."]}
     for malformed in result["rejected"][2:]:
         assert list(malformed["errors"]) == ["account_number"] and malformed["reasons"] == {}
@@ -331,7 +331,7 @@ def test_recycling_is_accepted_at_the_sources_own_code_or_a_station_filed_under_
     result = depot.post_events(events).get_json()
     assert (result["accepted"], result["duplicates"]) == (2, 0)
     assert [(r["index"], r["reasons"]) for r in result["rejected"]] == [
-        (i, {"station_code": "unknown_station"}) for i in (2, 3, 4)
+        (i, {"station_code": ["unknown_station"]}) for i in (2, 3, 4)
     ]
     assert _stored(app) == {("BZRECY", "r-0"): _expected(events[0], station=None),
                             ("BZRECY", "r-1"): _expected(events[1], station="BZRECY-01")}
@@ -356,13 +356,13 @@ def test_actions_outside_the_claim_window_in_the_future_or_without_an_offset_are
 
     assert result["accepted"] == 2
     rejected = {r["index"]: r for r in result["rejected"]}
-    assert rejected[0]["reasons"] == {"started_at": "outside_claim_window"}
+    assert rejected[0]["reasons"] == {"started_at": ["outside_claim_window"]}
     assert rejected[0]["errors"] == {"started_at": ["Older than the claim window of the methodology in force."]}
-    assert rejected[1]["reasons"] == {"ended_at": "in_future"}
+    assert rejected[1]["reasons"] == {"ended_at": ["in_future"]}
     assert rejected[2] == {"index": 2, "errors": {"started_at": ["Not a valid aware datetime."]}, "reasons": {}}
     # A drop-off has only occurred_at: that is the field its errors must name.
-    assert rejected[3]["reasons"] == {"occurred_at": "outside_claim_window"}
-    assert rejected[4]["reasons"] == {"occurred_at": "in_future"}
+    assert rejected[3]["reasons"] == {"occurred_at": ["outside_claim_window"]}
+    assert rejected[4]["reasons"] == {"occurred_at": ["in_future"]}
     assert sorted(k[1] for k in _stored(app)) == ["in-tolerance", "six-days-ago"]
 
 

@@ -336,7 +336,7 @@ def test_the_claim_window_a_report_is_held_to_is_the_versions(app, api, resident
     ten_days_ago = _shanghai(10, 8)
     refused = api.trip(resident, mode="bus", start=ten_days_ago, minutes=20, distance_m=5_000)
     assert refused.status_code == 422
-    assert refused.get_json()["errors"] == {"started_at": "超过所适用方法学规定的申报期限。"}
+    assert refused.get_json()["errors"] == {"started_at": ["超过所适用方法学规定的申报期限。"]}
     with app.app_context():
         trip = db.session.scalar(select(Methodology.id).where(Methodology.code == "TRIP"))
         version = draft_version(trip, TRIP_V1 | {"claim_window_days": 14}, TRIP_V1_SOURCES, _shanghai(30, 0), None,

@@ -200,8 +200,8 @@ def test_field_errors_come_out_chinese_under_zh_cn_and_english_under_en(api, res
 
     page = {lang: api.http.get("/api/v1/me/events?limit=abc&cursor=zz", headers=resident.auth(**h)).get_json()
             for lang, h in (("en", EN), ("zh", ZH))}
-    assert page["en"]["errors"] == {"query": {"limit": ["Not a valid integer."], "cursor": ["Not a valid cursor."]}}
-    assert page["zh"]["errors"] == {"query": {"limit": ["不是有效的整数。"], "cursor": ["分页游标无效。"]}}
+    assert page["en"]["errors"] == {"limit": ["Not a valid integer."], "cursor": ["Not a valid cursor."]}
+    assert page["zh"]["errors"] == {"limit": ["不是有效的整数。"], "cursor": ["分页游标无效。"]}
 
 
 def test_our_own_event_checks_speak_the_clients_language(api, resident):

@@ -44,7 +44,7 @@ class Methodologies(MethodView):
         return methodologies.create_methodology(**args)
 
 
-@blp.route("/<int:methodology_id>")
+@blp.route("/<integer_id:methodology_id>")
 class OneMethodology(MethodView):
     @anyone_signed_in
     @blp.response(200, MethodologySchema)
@@ -54,7 +54,7 @@ class OneMethodology(MethodView):
         return methodologies.methodology(methodology_id)
 
 
-@blp.route("/<int:methodology_id>/versions")
+@blp.route("/<integer_id:methodology_id>/versions")
 class Versions(MethodView):
     @bureau_only
     @idempotent
@@ -96,4 +96,4 @@ def _transition(action):
 
 
 for _action in ("file", "approve", "retire"):
-    blp.route(f"/<int:methodology_id>/versions/<int:number>/{_action}")(_transition(_action))
+    blp.route(f"/<integer_id:methodology_id>/versions/<integer_id:number>/{_action}")(_transition(_action))

@@ -4,7 +4,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext
 
 from accounting.record.rules import RECYCLING_CATEGORIES, TRIP_MODES
-from api.schemas_common import LocalDateTime, TrimmedString
+from api.schemas_common import BoundedAwareDateTime, LocalDateTime, Text, TrimmedString
 from api.translated_validators import Length, OneOf, Range
 
 _l = lazy_gettext  # Flask-Babel's usual short name for it; babel.cfg extracts _l(...)
@@ -22,8 +22,8 @@ def _every_key(names):
 
 
 def _factor_map(names):
-    return ma.fields.Dict(keys=ma.fields.String(validate=OneOf(names)),
-                          values=ma.fields.String(validate=DECIMAL), required=True, validate=_every_key(names))
+    return ma.fields.Dict(keys=Text(validate=OneOf(names)),
+                          values=Text(validate=DECIMAL), required=True, validate=_every_key(names))
 
 
 def _positive(maximum):
@@ -36,14 +36,14 @@ class DailyTripCapSchema(ma.Schema):
 
 
 class WindowFields(ma.Schema):
-    unit = ma.fields.String()
+    unit = Text()
     claim_window_days = _positive(90)
     future_tolerance_minutes = ma.fields.Integer(required=True, strict=True, validate=Range(0, 60))
 
 
 class TripParametersSchema(WindowFields):
     factors = _factor_map(TRIP_MODES)
-    max_speed_kmh = ma.fields.Dict(keys=ma.fields.String(validate=OneOf(TRIP_MODES)),
+    max_speed_kmh = ma.fields.Dict(keys=Text(validate=OneOf(TRIP_MODES)),
                                    values=ma.fields.Integer(strict=True, validate=Range(1, 500)),
                                    required=True, validate=_every_key(TRIP_MODES))
     max_steps_per_minute = _positive(1000)
@@ -63,18 +63,18 @@ PARAMETER_SCHEMAS = {"trip": TripParametersSchema(), "recycling": RecyclingParam
 
 
 class MethodologyCreateSchema(ma.Schema):
-    code = ma.fields.String(required=True, validate=ma.validate.Regexp(r"^[A-Z][A-Z0-9]{1,15}$"))
-    kind = ma.fields.String(required=True, validate=OneOf(("trip", "recycling")))
+    code = Text(required=True, validate=ma.validate.Regexp(r"^[A-Z][A-Z0-9]{1,15}$"))
+    kind = Text(required=True, validate=OneOf(("trip", "recycling")))
     name = TrimmedString(required=True, validate=Length(1, 100))
     description = TrimmedString(load_default=None, validate=Length(max=2000))
 
 
 class VersionCreateSchema(ma.Schema):
     parameters = ma.fields.Dict(required=True, metadata={"description": "TripParameters or RecyclingParameters"})
-    sources = ma.fields.Dict(keys=ma.fields.String(), values=ma.fields.String(), load_default=dict,
+    sources = ma.fields.Dict(keys=Text(), values=Text(), load_default=dict,
                              metadata={"description": "where each factor comes from"})
-    effective_from = ma.fields.AwareDateTime(required=True)
-    effective_to = ma.fields.AwareDateTime(load_default=None)
+    effective_from = BoundedAwareDateTime(required=True)
+    effective_to = BoundedAwareDateTime(load_default=None)
 
 
 class ApprovalSchema(ma.Schema):

@@ -9,7 +9,7 @@ from accounting.record.rules import RECYCLING_CATEGORIES, TRIP_MODES
 from api.actor import roles_required
 from api.events_schemas import EventSchema
 from api.pagination import PageArgs, encode_cursor
-from api.schemas_common import DISTRICTS, LocalDateTime
+from api.schemas_common import DISTRICTS, BoundedDate, LocalDateTime, Text
 from api.translated_validators import Length, OneOf
 
 blp = Blueprint("bureau", __name__, url_prefix="/api/v1", description="Bureau: quantification results and reports")
@@ -19,14 +19,14 @@ bureau_only = roles_required("auditor", "admin")
 
 
 class EventFilterArgs(ma.Schema):
-    day_from = ma.fields.Date(data_key="from", metadata={"description": "first day (Asia/Shanghai), inclusive"})
-    day_to = ma.fields.Date(data_key="to", metadata={"description": "last day (Asia/Shanghai), inclusive"})
-    kind = ma.fields.String(validate=OneOf(("trip", "recycling")))
-    mode = ma.fields.String(validate=OneOf(TRIP_MODES))
-    category = ma.fields.String(validate=OneOf(RECYCLING_CATEGORIES))
-    district = ma.fields.String(validate=OneOf(DISTRICTS))
-    source = ma.fields.String(validate=Length(1, 32))
-    status = ma.fields.String(validate=OneOf(EVENT_STATUSES))
+    day_from = BoundedDate(data_key="from", metadata={"description": "first day (Asia/Shanghai), inclusive"})
+    day_to = BoundedDate(data_key="to", metadata={"description": "last day (Asia/Shanghai), inclusive"})
+    kind = Text(validate=OneOf(("trip", "recycling")))
+    mode = Text(validate=OneOf(TRIP_MODES))
+    category = Text(validate=OneOf(RECYCLING_CATEGORIES))
+    district = Text(validate=OneOf(DISTRICTS))
+    source = Text(validate=Length(1, 32))
+    status = Text(validate=OneOf(EVENT_STATUSES))
 
 
 class BureauEventArgs(EventFilterArgs, PageArgs):
@@ -34,7 +34,7 @@ class BureauEventArgs(EventFilterArgs, PageArgs):
 
 
 class SummaryArgs(EventFilterArgs):
-    group_by = ma.fields.String(load_default="day", validate=OneOf(reports.GROUPINGS))
+    group_by = Text(load_default="day", validate=OneOf(reports.GROUPINGS))
 
 
 class BureauEventSchema(EventSchema):

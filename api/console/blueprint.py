@@ -13,7 +13,7 @@ from api.identity import limits
 from api.identity.models import User
 from api.identity.operations import authenticate
 from api.messages import title_and_detail
-from api.schemas_common import SHANGHAI
+from api.schemas_common import NOT_TEXT, SHANGHAI
 from config.extensions import db, limiter
 
 bp = Blueprint("console", __name__, url_prefix="/console", template_folder="templates")
@@ -102,7 +102,7 @@ def act(action, success: str, back: str):
 
 def reason_from_form() -> str | None:
     reason = (request.form.get("reason") or "").strip()
-    if not reason or len(reason) > 200:
+    if not reason or len(reason) > 200 or NOT_TEXT.search(reason):
         flash(_("Give a reason (up to 200 characters)."), "error")
         return None
     return reason

@@ -40,7 +40,7 @@ def flatten(parameters: dict, prefix: str = "") -> dict:
     return flat
 
 
-@bp.get("/methodology-versions/<int:version_id>")
+@bp.get("/methodology-versions/<integer_id:version_id>")
 @console_login_required
 def methodology_version(version_id):
     version = db.session.get(MethodologyVersion, version_id) or abort(404)
@@ -51,7 +51,7 @@ def methodology_version(version_id):
     return render_template("console/methodology_version.html", version=version, before=before, rows=rows)
 
 
-@bp.post("/methodology-versions/<int:version_id>/<string:decision>")
+@bp.post("/methodology-versions/<integer_id:version_id>/<string:decision>")
 @console_login_required
 def decide_methodology(version_id, decision):
     version = db.session.get(MethodologyVersion, version_id) or abort(404)
@@ -66,7 +66,7 @@ def decide_methodology(version_id, decision):
                                                     reason), _("Sent back to draft."), back)
 
 
-@bp.get("/batches/<int:batch_id>")
+@bp.get("/batches/<integer_id:batch_id>")
 @console_login_required
 def batch(batch_id):
     found = db.session.get(IssuanceBatch, batch_id) or abort(404)
@@ -80,7 +80,7 @@ def batch(batch_id):
                            capped_share=(found.capped_g / total if total else 0))
 
 
-@bp.post("/batches/<int:batch_id>/<string:decision>")
+@bp.post("/batches/<integer_id:batch_id>/<string:decision>")
 @console_login_required
 def decide_batch(batch_id, decision):
     reason = reason_from_form()
@@ -95,7 +95,7 @@ def decide_batch(batch_id, decision):
     return act(lambda: issuance.reject_batch(batch_id, g.console_user.id, reason), _("Rejected."), back)
 
 
-@bp.get("/merchants/<int:merchant_id>")
+@bp.get("/merchants/<integer_id:merchant_id>")
 @console_login_required
 def merchant(merchant_id):
     found = db.session.get(Merchant, merchant_id) or abort(404)
@@ -103,7 +103,7 @@ def merchant(merchant_id):
                            account_number=applications.account_number(found))
 
 
-@bp.post("/merchants/<int:merchant_id>/<string:decision>")
+@bp.post("/merchants/<integer_id:merchant_id>/<string:decision>")
 @console_login_required
 def decide_merchant(merchant_id, decision):
     reason = reason_from_form()

@@ -6,6 +6,7 @@ from flask_babel import gettext as _
 from sqlalchemy import select
 
 from accounting.business_day import SHANGHAI, day_start
+from accounting.errors import DomainError
 from accounting.issuance.models import IssuanceBatch
 from accounting.ledger import audit
 from accounting.ledger.models import Account, AuditRecord, Retirement
@@ -14,6 +15,8 @@ from accounting.ledger.verify import verify_registry
 from api.console.blueprint import bp, console_login_required
 from api.console.pages_dashboard import last_verification
 from api.csv_export import csv_download
+from api.id_ranges import BIGINT_MAX
+from api.schemas_common import outside_calendar_message, within_calendar
 from config.db_types import utcnow
 from config.extensions import db
 from merchants.models import Merchant
@@ -46,6 +49,8 @@ def run_verification():
 @console_login_required
 def audit_log():
     before = request.args.get("before", type=int)
+    if before is not None and not 0 < before <= BIGINT_MAX:  # beyond the id column: never handed out
+        raise DomainError("validation_failed", errors={"before": [_("Not a valid cursor.")]})
     query = select(AuditRecord).order_by(AuditRecord.id.desc()).limit(100)
     if before:
         query = query.where(AuditRecord.id < before)
@@ -59,6 +64,10 @@ def _period() -> tuple[date, date]:
         last = date.fromisoformat(request.args.get("to") or today.isoformat())
     except ValueError:
         abort(400)
+    outside = {name: [outside_calendar_message()] for name, day in (("from", first), ("to", last))
+               if not within_calendar(day)}
+    if outside:  # as the API answers a date it cannot hold (day_start of 9999-12-31 + 1 would overflow)
+        raise DomainError("validation_failed", errors=outside)
     if last < first or (last - first).days > 366:
         abort(400)
     return first, last
@@ -100,7 +109,7 @@ def export_retirements():
     return _csv("retirements", ["number", "time", "account", "amount_g", "beneficiary", "purpose"], rows, first, last)
 
 
-@bp.get("/exports/merchants/<int:merchant_id>/statement.csv")
+@bp.get("/exports/merchants/<integer_id:merchant_id>/statement.csv")
 @console_login_required
 def export_statement(merchant_id):
     first, last = _period()

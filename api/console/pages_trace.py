@@ -14,6 +14,7 @@ from accounting.ledger.models import Account, Holder
 from accounting.record.models import GreenEvent
 from api.console.blueprint import act, bp, console_login_required, reason_from_form
 from api.identity.models import User
+from api.registry.schemas import MAX_SERIAL
 from config.extensions import db
 from merchants.models import Coupon, Merchant
 
@@ -98,7 +99,7 @@ def revoke():
         first, last = int(request.form.get("first", "")), int(request.form.get("last", ""))
     except ValueError:
         first = last = 0
-    if reason is None or not serials.PREFIX.match(prefix) or not 1 <= first <= last:
+    if reason is None or not serials.PREFIX.match(prefix) or not 1 <= first <= last <= MAX_SERIAL:
         if reason is not None:
             flash(_("Give a batch and a valid serial range."), "error")
         return redirect(back)
@@ -108,7 +109,7 @@ def revoke():
                _("Units still held were revoked."), back)
 
 
-@bp.get("/coupons/<int:coupon_id>")
+@bp.get("/coupons/<bigint_id:coupon_id>")
 @console_login_required
 def coupon(coupon_id):
     found = db.session.get(Coupon, coupon_id) or abort(404)

@@ -1,20 +1,20 @@
 """Sign-up, sign-in and token schemas."""
 import marshmallow as ma
 
-from api.schemas_common import DISTRICTS, PHONE, TrimmedString
+from api.schemas_common import DISTRICTS, PHONE, Text, TrimmedString
 from api.translated_validators import Length, OneOf
 
 
 class RegisterSchema(ma.Schema):
-    phone = ma.fields.String(required=True, validate=PHONE)
-    password = ma.fields.String(required=True, load_only=True, validate=Length(8, 128))
+    phone = Text(required=True, validate=PHONE)
+    password = Text(required=True, load_only=True, validate=Length(8, 128))
     display_name = TrimmedString(required=True, validate=Length(1, 32))
-    district = ma.fields.String(load_default=None, validate=OneOf(DISTRICTS))
+    district = Text(load_default=None, validate=OneOf(DISTRICTS))
 
 
 class LoginSchema(ma.Schema):
     phone = TrimmedString(required=True, validate=Length(1, 20))
-    password = ma.fields.String(required=True, load_only=True, validate=Length(1, 128))
+    password = Text(required=True, load_only=True, validate=Length(1, 128))
 
 
 class UserSchema(ma.Schema):

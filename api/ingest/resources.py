@@ -13,7 +13,7 @@ from accounting.record.recording import ingest_events
 from accounting.record.sources import authenticate_source, first_sighting
 from api.after_commit import QUANTIFY_WINDOW_SECONDS, enqueue_after_commit
 from api.events_schemas import IngestBatchSchema, IngestEventSchema, IngestResultSchema
-from api.messages import field_message, localize_errors
+from api.field_errors import field_errors
 from config.db_types import utcnow
 
 blp = Blueprint("ingest", __name__, url_prefix="/api/v1/ingest", description="Data sources: signed bulk reports")
@@ -48,8 +48,13 @@ def _validated(events: list) -> tuple[list[tuple[int, dict]], list[dict]]:
         try:
             valid.append((index, EVENT_SCHEMA.load(raw)))
         except ma.ValidationError as error:
-            rejected.append({"index": index, "errors": localize_errors(error.messages), "reasons": {}})
+            rejected.append({"index": index, "errors": field_errors(error.messages), "reasons": {}})
     return valid, rejected
+
+
+def _refused(index: int, codes: dict[str, str]) -> dict:
+    """An event the record refused: field → messages, and field → the stable reason codes beside them."""
+    return {"index": index, "errors": field_errors(codes), "reasons": {name: [code] for name, code in codes.items()}}
 
 
 @blp.route("/events")
@@ -68,10 +73,6 @@ class IngestEvents(MethodView):
         outcome = ingest_events(g.source, valid, now=now, window_of=claim_windows(now))
         if outcome.accepted:
             enqueue_after_commit(quantify_received, coalesce_seconds=QUANTIFY_WINDOW_SECONDS)
-        rejected += [
-            {"index": index, "errors": {name: [field_message(code)] for name, code in errors.items()},
-             "reasons": errors}
-            for index, errors in outcome.rejected
-        ]
+        rejected += [_refused(index, codes) for index, codes in outcome.rejected]
         rejected.sort(key=lambda item: item["index"])
         return {"accepted": outcome.accepted, "duplicates": outcome.duplicates, "rejected": rejected}

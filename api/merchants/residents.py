@@ -45,7 +45,7 @@ class Campaigns(MethodView):
         return {"items": items, "next_cursor": encode_cursor(items[-1].id) if more else None}
 
 
-@blp.route("/campaigns/<int:campaign_id>")
+@blp.route("/campaigns/<integer_id:campaign_id>")
 class OneCampaign(MethodView):
     @roles_required("resident", "merchant_staff", "auditor", "admin")
     @blp.response(200, CampaignSchema)
@@ -58,7 +58,7 @@ class OneCampaign(MethodView):
             bureau=actor.role in ("auditor", "admin"))
 
 
-@blp.route("/campaigns/<int:campaign_id>/claim")
+@blp.route("/campaigns/<integer_id:campaign_id>/claim")
 class Claim(MethodView):
     @resident_only
     @idempotent
@@ -94,7 +94,7 @@ class MyCoupons(MethodView):
         return {"items": items, "next_cursor": encode_cursor(items[-1].id) if more else None}
 
 
-@blp.route("/me/coupons/<int:coupon_id>")
+@blp.route("/me/coupons/<bigint_id:coupon_id>")
 class MyCoupon(MethodView):
     @resident_only
     @blp.response(200, CouponDetailSchema)
@@ -126,5 +126,5 @@ def _qr_view(image_format):
     return get
 
 
-blp.route("/me/coupons/<int:coupon_id>/qr.png")(type("CouponQrPng", (MethodView,), {"get": _qr_view("png")}))
-blp.route("/me/coupons/<int:coupon_id>/qr.svg")(type("CouponQrSvg", (MethodView,), {"get": _qr_view("svg")}))
+blp.route("/me/coupons/<bigint_id:coupon_id>/qr.png")(type("CouponQrPng", (MethodView,), {"get": _qr_view("png")}))
+blp.route("/me/coupons/<bigint_id:coupon_id>/qr.svg")(type("CouponQrSvg", (MethodView,), {"get": _qr_view("svg")}))

@@ -1,17 +1,25 @@
 """Merchant, campaign and coupon schemas."""
 import marshmallow as ma
 
+from api.id_ranges import INTEGER_MAX
 from api.pagination import CursorField
-from api.schemas_common import DISTRICTS, LocalDateTime, TrimmedString
+from api.schemas_common import (
+    DISTRICTS,
+    BoundedAwareDateTime,
+    BoundedDate,
+    LocalDateTime,
+    Text,
+    TrimmedString,
+)
 from api.translated_validators import Length, OneOf, Range
 from merchants.models import CATEGORIES
 
 
 class MerchantApplySchema(ma.Schema):
     name = TrimmedString(required=True, validate=Length(1, 100))
-    district = ma.fields.String(required=True, validate=OneOf(DISTRICTS))
+    district = Text(required=True, validate=OneOf(DISTRICTS))
     address = TrimmedString(required=True, validate=Length(1, 200))
-    category = ma.fields.String(required=True, validate=OneOf(CATEGORIES))
+    category = Text(required=True, validate=OneOf(CATEGORIES))
     licence_number = TrimmedString(load_default="", validate=Length(max=32),
                                    metadata={"description": "统一社会信用代码"})
 
@@ -41,9 +49,9 @@ class CampaignCreateSchema(ma.Schema):
     price_g = ma.fields.Integer(required=True, strict=True, validate=Range(1, 10_000_000))
     stock = ma.fields.Integer(required=True, strict=True, validate=Range(1, 10_000_000))
     per_resident_limit = ma.fields.Integer(load_default=1, strict=True, validate=Range(1, 1000))
-    valid_from = ma.fields.AwareDateTime(required=True)
-    valid_until = ma.fields.AwareDateTime(required=True)
-    status = ma.fields.String(load_default="published", validate=OneOf(("draft", "published")),
+    valid_from = BoundedAwareDateTime(required=True)
+    valid_until = BoundedAwareDateTime(required=True)
+    status = Text(load_default="published", validate=OneOf(("draft", "published")),
                               metadata={"description": "create as a draft, or published at once (default)"})
 
 
@@ -67,10 +75,11 @@ class CampaignSchema(ma.Schema):
 
 
 class CampaignListArgs(ma.Schema):
-    district = ma.fields.String(validate=OneOf(DISTRICTS))
-    category = ma.fields.String(validate=OneOf(CATEGORIES))
+    district = Text(validate=OneOf(DISTRICTS))
+    category = Text(validate=OneOf(CATEGORIES))
     limit = ma.fields.Integer(load_default=20, validate=Range(1, 100))
-    cursor = CursorField(load_default=None)  # a bad cursor is 422 at loading, never a 500 in the view
+    # a bad cursor, or one beyond campaigns' integer ids, is 422 at loading, never a 500 in the view
+    cursor = CursorField(load_default=None, max_id=INTEGER_MAX)
 
 
 class CouponSchema(ma.Schema):
@@ -103,7 +112,7 @@ class CampaignPageSchema(ma.Schema):
 
 
 class TokenSchema(ma.Schema):
-    token = ma.fields.String(required=True, validate=Length(1, 400))
+    token = Text(required=True, validate=Length(1, 400))
 
 
 class VerificationSchema(ma.Schema):
@@ -115,5 +124,5 @@ class VerificationSchema(ma.Schema):
 
 
 class StatementArgs(ma.Schema):
-    day_from = ma.fields.Date(data_key="from", required=True)
-    day_to = ma.fields.Date(data_key="to", required=True)
+    day_from = BoundedDate(data_key="from", required=True)
+    day_to = BoundedDate(data_key="to", required=True)

@@ -67,7 +67,7 @@ class Merchants(MethodView):
         return merchant_view(found)
 
 
-@blp.route("/merchants/<int:merchant_id>")
+@blp.route("/merchants/<integer_id:merchant_id>")
 class OneMerchant(MethodView):
     @roles_required("merchant_staff", "auditor", "admin")
     @blp.response(200, MerchantSchema)
@@ -101,10 +101,10 @@ def _decision(action):
 
 
 for _action in ("approve", "reject", "suspend"):
-    blp.route(f"/merchants/<int:merchant_id>/{_action}")(_decision(_action))
+    blp.route(f"/merchants/<integer_id:merchant_id>/{_action}")(_decision(_action))
 
 
-@blp.route("/merchants/<int:merchant_id>/campaigns")
+@blp.route("/merchants/<integer_id:merchant_id>/campaigns")
 class MerchantCampaigns(MethodView):
     @staff_only
     @idempotent
@@ -131,7 +131,8 @@ def _campaign_action(action):
 
 
 for _action in ("publish", "pause", "end"):
-    blp.route(f"/merchants/<int:merchant_id>/campaigns/<int:campaign_id>/{_action}")(_campaign_action(_action))
+    blp.route(f"/merchants/<integer_id:merchant_id>/campaigns/<integer_id:campaign_id>/{_action}")(
+        _campaign_action(_action))
 
 
 def _scanned_coupon(token: str):
@@ -193,7 +194,7 @@ class Redemptions(MethodView):
         return redeemed
 
 
-@blp.route("/merchants/<int:merchant_id>/retirements")
+@blp.route("/merchants/<integer_id:merchant_id>/retirements")
 class MerchantRetirements(MethodView):
     @staff_only
     @idempotent
@@ -209,7 +210,7 @@ class MerchantRetirements(MethodView):
         return retirement_view(retirement)
 
 
-@blp.route("/merchants/<int:merchant_id>/statement.csv")
+@blp.route("/merchants/<integer_id:merchant_id>/statement.csv")
 class Statement(MethodView):
     @roles_required("merchant_staff", "auditor", "admin")
     @blp.arguments(StatementArgs(), location="query")

@@ -1,6 +1,5 @@
 """The bureau's registry work: issuance batches (签发), tracing, verification, the audit log,
 freezing accounts and revoking units (管理)."""
-import marshmallow as ma
 from flask import current_app
 from flask.views import MethodView
 from flask_smorest import Blueprint
@@ -16,8 +15,9 @@ from accounting.ledger.verify import verify_registry
 from accounting.record.models import GreenEvent
 from api.actor import current_actor, roles_required
 from api.after_commit import enqueue_after_commit
+from api.id_ranges import INTEGER_MAX
 from api.idempotency import idempotent
-from api.pagination import PageArgs, encode_cursor
+from api.pagination import CursorField, PageArgs, encode_cursor
 from api.registry.requests import ledger_idempotency, seal_after_commit
 from api.registry.schemas import (
     AccountStateSchema,
@@ -33,6 +33,7 @@ from api.registry.schemas import (
     TraceSchema,
     VerifySchema,
 )
+from api.schemas_common import BoundedDate, Text
 from api.translated_validators import OneOf
 from config.extensions import db
 
@@ -43,8 +44,9 @@ bureau_only = roles_required("auditor", "admin")
 
 
 class BatchListArgs(PageArgs):
-    status = ma.fields.String(validate=OneOf(("proposed", "approved", "issued", "rejected")))
-    vintage = ma.fields.Date()
+    cursor = CursorField(load_default=None, max_id=INTEGER_MAX)  # batches have integer ids
+    status = Text(validate=OneOf(("proposed", "approved", "issued", "rejected")))
+    vintage = BoundedDate()
 
 
 def _page(items, limit, key):
@@ -87,7 +89,7 @@ class Batches(MethodView):
         return {"items": batches, "next_cursor": None}
 
 
-@blp.route("/issuance/batches/<int:batch_id>")
+@blp.route("/issuance/batches/<integer_id:batch_id>")
 class OneBatch(MethodView):
     @bureau_only
     @blp.response(200, BatchDetailSchema)
@@ -128,7 +130,7 @@ def _decide(decision):
 
 
 for _decision in ("approve", "reject"):
-    blp.route(f"/issuance/batches/<int:batch_id>/{_decision}")(_decide(_decision))
+    blp.route(f"/issuance/batches/<integer_id:batch_id>/{_decision}")(_decide(_decision))
 
 
 @blp.route("/registry/units/<string:serial>")

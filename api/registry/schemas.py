@@ -3,10 +3,11 @@ import marshmallow as ma
 
 from accounting.ledger import serials
 from api.events_schemas import EventSchema
-from api.schemas_common import LocalDateTime, TrimmedString
+from api.schemas_common import BoundedDate, LocalDateTime, Text, TrimmedString
 from api.translated_validators import Length, Range
 
 AMOUNT = ma.fields.Integer(required=True, strict=True, validate=Range(1, 10**12))
+MAX_SERIAL = 10**12  # a unit's number within its batch (the API's and the console's revocation forms)
 
 
 class BatchSchema(ma.Schema):
@@ -46,7 +47,7 @@ class BatchPageSchema(ma.Schema):
 
 
 class ProposeSchema(ma.Schema):
-    date = ma.fields.Date(required=True, metadata={"description": "the Asia/Shanghai day to issue"})
+    date = BoundedDate(required=True, metadata={"description": "the Asia/Shanghai day to issue"})
 
 
 class DecisionSchema(ma.Schema):
@@ -54,7 +55,7 @@ class DecisionSchema(ma.Schema):
 
 
 class TransferSchema(ma.Schema):
-    to_account_number = ma.fields.String(required=True, validate=Length(1, 12))
+    to_account_number = Text(required=True, validate=Length(1, 12))
     amount_g = AMOUNT
     memo = TrimmedString(load_default=None, validate=Length(max=200))
 
@@ -156,9 +157,9 @@ class AuditPageSchema(ma.Schema):
 
 
 class RevokeSchema(ma.Schema):
-    serial_prefix = ma.fields.String(required=True, validate=ma.validate.Regexp(serials.PREFIX))
-    first = ma.fields.Integer(required=True, strict=True, validate=Range(1, 10**12))
-    last = ma.fields.Integer(required=True, strict=True, validate=Range(1, 10**12))
+    serial_prefix = Text(required=True, validate=ma.validate.Regexp(serials.PREFIX))
+    first = ma.fields.Integer(required=True, strict=True, validate=Range(1, MAX_SERIAL))
+    last = ma.fields.Integer(required=True, strict=True, validate=Range(1, MAX_SERIAL))
     reason = TrimmedString(required=True, validate=Length(1, 200))
 
 

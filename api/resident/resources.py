@@ -17,7 +17,7 @@ from api.events_schemas import AcceptedEventSchema, EventListArgs, EventPageSche
 from api.idempotency import idempotent
 from api.identity.models import User
 from api.openapi import BINARY
-from api.pagination import MAX_ID, page
+from api.pagination import page
 from api.resident.schemas import AuthorizationListSchema, AuthorizationSchema, MeSchema, SourceListSchema
 from config.db_types import utcnow
 from config.extensions import db
@@ -75,7 +75,7 @@ class Events(MethodView):
         return page(items, args["limit"])
 
 
-@blp.route(f"/me/events/<int(max={MAX_ID}):event_id>")
+@blp.route("/me/events/<bigint_id:event_id>")
 class OneEvent(MethodView):
     @resident_only
     @blp.response(200, EventSchema)
