@@ -71,6 +71,8 @@ def celery_settings(redis_url: str | None, in_process: bool, sweep_seconds: floa
     the connection for ever; beat's sweeps find whatever a lost task left undone."""
     return {
         "broker_url": redis_url or "memory://",
+        # kombu's Redis transport, made to ride out a broker outage (config/broker.py says why).
+        "broker_transport": "config.broker:Transport" if redis_url else None,
         "result_backend": None,
         "task_always_eager": in_process,
         "task_eager_propagates": True,
@@ -78,6 +80,10 @@ def celery_settings(redis_url: str | None, in_process: bool, sweep_seconds: floa
         "task_acks_late": True,
         "task_reject_on_worker_lost": True,
         "worker_prefetch_multiplier": 1,
+        # A task still running when the broker went away could never be acknowledged on the dead
+        # channel (kombu raises from inside the worker): it is cancelled instead, its transaction
+        # rolls back, and its message is delivered again; every task is idempotent.
+        "worker_cancel_long_running_tasks_on_connection_loss": True,
         "broker_connection_retry_on_startup": True,
         "broker_connection_retry": True,
         "broker_connection_max_retries": None,
