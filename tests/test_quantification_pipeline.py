@@ -20,7 +20,8 @@ from accounting.quantification.tasks import quantify_received
 from accounting.record.models import DataSource, GreenEvent
 from accounting.record.rules import RECYCLING_CATEGORIES
 from config.extensions import db
-from tests.conftest import as_owner
+from config.settings import as_role
+from tests.conftest import APP_ROLE, as_owner
 
 ROOT = Path(__file__).resolve().parents[1]
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -210,7 +211,7 @@ def test_a_real_celery_worker_quantifies_what_the_broker_delivers(app, api, file
     _dataset(api, file_source)
     celery_app = app.extensions["celery"]
     celery_app.control.purge()  # only the task sent below may reach the worker
-    environ = os.environ | {"DATABASE_URL": postgres_database, "REDIS_URL": redis_url, "APP_ENV": "test",
+    environ = os.environ | {"DATABASE_URL": as_role(postgres_database, APP_ROLE), "REDIS_URL": redis_url, "APP_ENV": "test",
                             "CELERY_TASKS_IN_PROCESS": "false"}
     log = (tmp_path / "worker.log").open("wb")
     worker = subprocess.Popen(
