@@ -75,6 +75,7 @@ def _register_blueprints(app: Flask, api: ProblemApi) -> None:
     from api.events_schemas import IngestEventSchema
     from api.identity.resources import blp as auth_blp
     from api.ingest.resources import blp as ingest_blp
+    from api.market.pool import blp as market_blp
     from api.merchants.residents import blp as coupons_blp
     from api.merchants.staff import blp as merchants_blp
     from api.registry.bureau import blp as registry_blp
@@ -82,7 +83,7 @@ def _register_blueprints(app: Flask, api: ProblemApi) -> None:
     from api.resident.resources import blp as resident_blp
 
     for blueprint in (auth_blp, resident_blp, ingest_blp, methodologies_blp, bureau_blp, registry_blp,
-                      holders_blp, merchants_blp, coupons_blp):
+                      holders_blp, merchants_blp, coupons_blp, market_blp):
         api.register_blueprint(blueprint)
     api.spec.components.schema("IngestEvent", schema=IngestEventSchema)
     app.register_blueprint(health.blp)

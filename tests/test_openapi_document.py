@@ -21,7 +21,7 @@ PROBLEM_SCHEMA = {"$ref": "#/components/schemas/Problem"}
 IDEMPOTENT_OPERATIONS = {
     "record_trip", "claim_coupon", "transfer_credits", "retire_credits", "retire_merchant_credits",
     "apply_as_merchant", "create_campaign", "create_methodology", "draft_methodology_version",
-    "propose_issuance_batches", "revoke_units",
+    "propose_issuance_batches", "revoke_units", "donate_to_pool",
 }
 MEDIA = {  # path: (media type, body schema)
     "/api/v1/me/account-code.png": ("image/png", {"type": "string", "format": "binary"}),

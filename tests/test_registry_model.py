@@ -69,6 +69,7 @@ class RegistryMachine(RuleBasedStateMachine):
             self.retired_id = accounts.system_account_id("retirement")
             self.revoked_id = accounts.system_account_id("revocation")
             self.escrow_id = accounts.system_account_id("escrow")  # unused here: stays at 0
+            self.pool_id = accounts.system_account_id("pool")  # unused here: stays at 0
         self.batches: list[Batch] = []
         self.frozen: set[int] = set()
         self.vintage_batches: dict[tuple[str, int], int] = {}
@@ -101,7 +102,7 @@ class RegistryMachine(RuleBasedStateMachine):
 
     def expected_balances(self) -> dict[int, int]:
         expected = {account_id: self.balance(account_id) for account_id, _ in self.accounts}
-        expected[self.escrow_id] = 0
+        expected[self.escrow_id] = expected[self.pool_id] = 0
         expected[self.issuance_id] = -sum(b.quantity for b in self.batches)
         for system_id, status in ((self.retired_id, "retired"), (self.revoked_id, "revoked")):
             expected[system_id] = sum(s == status for b in self.batches for s in b.status)

@@ -11,9 +11,10 @@ from config.extensions import db
 
 NUMBER_ATTEMPTS = 5
 ACCOUNTS = Account.__table__
-# Filed by the migrations; the issuance account is the only one that runs negative.
+# Filed by the migrations; the issuance account is the only one that runs negative. The pool
+# (碳普惠池) is the bureau's: residents donate to it, and its credits are sold on the market.
 SYSTEM_NUMBERS = {"issuance": "SYSISSUANCE", "escrow": "SYSESCROW", "retirement": "SYSRETIRED",
-                  "revocation": "SYSREVOKED"}
+                  "revocation": "SYSREVOKED", "pool": "SYSPOOL"}
 
 
 def open_holder_account(kind: str, district: str | None = None) -> Account:

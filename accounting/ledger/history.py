@@ -21,6 +21,7 @@ def account_totals(account_id: int) -> dict:
         "spent_g": sum(sent for kind, (_, sent) in by_kind.items() if kind in ("transfer", "claim")),
         "retired_g": by_kind.get("retire", (0, 0))[1],
         "revoked_g": by_kind.get("revoke", (0, 0))[1],
+        "donated_g": by_kind.get("donate", (0, 0))[1],
     }
 
 

@@ -23,9 +23,9 @@ from config.db_types import UTCDateTime, utcnow
 from config.extensions import db
 
 HOLDER_KINDS = ("resident", "merchant", "enterprise", "bureau")
-ACCOUNT_KINDS = ("holder", "issuance", "escrow", "retirement", "revocation")
+ACCOUNT_KINDS = ("holder", "issuance", "escrow", "retirement", "revocation", "pool")
 BLOCK_STATUSES = ("active", "split", "retired", "revoked")
-TRANSACTION_KINDS = ("issue", "transfer", "claim", "release", "redeem", "retire", "revoke")
+TRANSACTION_KINDS = ("issue", "transfer", "claim", "release", "redeem", "retire", "revoke", "donate")
 
 
 class Holder(db.Model):

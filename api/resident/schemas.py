@@ -13,6 +13,7 @@ class AccountSchema(ma.Schema):
     spent_g = ma.fields.Integer(metadata={"description": "sent away: transfers and coupon claims"})
     retired_g = ma.fields.Integer()
     revoked_g = ma.fields.Integer()
+    donated_g = ma.fields.Integer(metadata={"description": "given to the pool (碳普惠池)"})
     frozen = ma.fields.Boolean()
 
 

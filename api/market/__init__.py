@@ -1,0 +1,1 @@
+"""交易: the pool and, later, the market between organizations (MARKET.md)."""
