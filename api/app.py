@@ -59,6 +59,7 @@ def create_app(environ: dict | None = None, **overrides) -> Flask:
 def _register_models() -> None:
     import accounting.issuance.models  # noqa: F401  (tables on the shared metadata)
     import accounting.ledger.models  # noqa: F401
+    import accounting.market.models  # noqa: F401
     import accounting.quantification.models  # noqa: F401
     import accounting.record.models  # noqa: F401
     import api.idempotency  # noqa: F401
@@ -75,7 +76,7 @@ def _register_blueprints(app: Flask, api: ProblemApi) -> None:
     from api.events_schemas import IngestEventSchema
     from api.identity.resources import blp as auth_blp
     from api.ingest.resources import blp as ingest_blp
-    from api.market.pool import blp as market_blp
+    from api.market import blp as market_blp
     from api.merchants.residents import blp as coupons_blp
     from api.merchants.staff import blp as merchants_blp
     from api.registry.bureau import blp as registry_blp

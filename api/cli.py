@@ -10,6 +10,7 @@ from accounting.errors import DomainError
 from accounting.issuance.tasks import run_issuance_day
 from accounting.ledger.tasks import seal_audit_log
 from accounting.ledger.verify import verify_registry
+from accounting.market.enterprises import enterprise
 from accounting.quantification.methodologies import seed_default_methodologies
 from accounting.quantification.tasks import quantify_received
 from accounting.record import sources as source_service
@@ -42,15 +43,21 @@ def _fail(error: DomainError):
 @click.option("--password", required=True)
 @click.option("--name", "display_name", default=None, help="Display name (defaults to the role).")
 @click.option("--merchant", "merchant_id", type=int, default=None, help="The merchant a merchant_staff user works for.")
-def create_user(role, phone, password, display_name, merchant_id):
+@click.option("--enterprise", "enterprise_id", type=int, default=None,
+              help="The enterprise an enterprise_staff user works for (the first applies without one).")
+def create_user(role, phone, password, display_name, merchant_id, enterprise_id):
     """Create a staff user who signs in like everyone else."""
     if merchant_id is not None and role != "merchant_staff":
         raise click.BadParameter("only merchant_staff users belong to a merchant", param_hint="--merchant")
+    if enterprise_id is not None and role != "enterprise_staff":
+        raise click.BadParameter("only enterprise_staff users belong to an enterprise", param_hint="--enterprise")
     try:
         if merchant_id is not None:
             merchant(merchant_id)
+        if enterprise_id is not None:
+            enterprise(enterprise_id)
         user = create_staff_user(role, phone, password, display_name)
-        user.merchant_id = merchant_id
+        user.merchant_id, user.enterprise_id = merchant_id, enterprise_id
     except DomainError as error:
         _fail(error)
     db.session.commit()

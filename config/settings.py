@@ -93,7 +93,7 @@ def celery_settings(redis_url: str | None, in_process: bool, sweep_seconds: floa
         "broker_transport_options": {"socket_connect_timeout": 2, "socket_timeout": 5},
         "timezone": "Asia/Shanghai",
         "imports": ("accounting.ledger.tasks", "accounting.quantification.tasks", "accounting.issuance.tasks",
-                    "accounting.record.tasks", "merchants.tasks"),
+                    "accounting.record.tasks", "merchants.tasks", "accounting.market.tasks"),
         "beat_schedule": {
             # Anything left `received` (Redis was down, a worker died) is picked up here.
             "sweep-received-events": {"task": "accounting.quantify_received", "schedule": sweep_seconds},
@@ -108,6 +108,10 @@ def celery_settings(redis_url: str | None, in_process: bool, sweep_seconds: floa
             "expire-coupons": {"task": "merchants.expire_coupons", "schedule": 300.0},
             # Signatures whose requests could no longer be accepted anyway.
             "forget-signatures": {"task": "record.forget_expired_signatures", "schedule": sweep_seconds},
+            # The market by the clock: listings past their expiry return what is left; auctions past
+            # their close clear (MARKET.md). Each is idempotent, so a missed beat only delays.
+            "expire-listings": {"task": "market.expire_listings", "schedule": 60.0},
+            "clear-auctions": {"task": "market.clear_auctions", "schedule": 30.0},
         },
     }
 
@@ -148,6 +152,8 @@ def load_settings(environ=os.environ, **overrides) -> dict:
         # A proposed issuance batch up to this size is approved automatically (recorded as such).
         "ISSUANCE_AUTO_APPROVE_MAX_G": int(environ.get("ISSUANCE_AUTO_APPROVE_MAX_G", "1000000")),
         "SIGNATURE_MAX_AGE_SECONDS": 300,
+        # The buyer's fee on every market trade, in basis points of its cost (MARKET.md; default none).
+        "MARKET_FEE_BP": int(environ.get("MARKET_FEE_BP", "0")),
         "RATELIMIT_STORAGE_URI": redis_url or "memory://",
         # With Redis down, limits are counted in this process's memory until it is back: sign-in
         # keeps answering.

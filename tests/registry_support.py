@@ -27,6 +27,12 @@ def failed(report: list[dict]) -> list[dict]:
     return [check for check in report if not check["ok"]]
 
 
+def chain_check(report: list[dict]) -> dict:
+    """Invariant 8's entry of a verification report (the audit chain)."""
+    [chain] = [check for check in report if check["invariant"].startswith("8 ")]
+    return chain
+
+
 def invariant_status(report: list[dict]) -> dict[str, bool]:
     """{"1": True, "2": True, ...} keyed by the invariant's number."""
     return {check["invariant"].split()[0]: check["ok"] for check in report}
@@ -94,5 +100,6 @@ def reset_registry(app) -> None:
     db.session.remove()
     with as_owner(app) as connection:
         connection.execute(sa.text(f"TRUNCATE {', '.join(REGISTRY_TABLES)} CASCADE"))
-        connection.execute(sa.text("UPDATE accounts SET balance_g = 0, frozen_at = NULL"
-                                   " WHERE balance_g <> 0 OR frozen_at IS NOT NULL"))
+        connection.execute(sa.text("UPDATE accounts SET balance_g = 0, money_fen = 0, reserved_fen = 0, frozen_at = NULL"
+                                   " WHERE balance_g <> 0 OR money_fen <> 0 OR reserved_fen <> 0"
+                                   " OR frozen_at IS NOT NULL"))

@@ -6,7 +6,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 # Top to bottom; each may import itself and what comes after it.
-STACK = ["api", "merchants", "accounting.issuance", "accounting.quantification", "accounting.record",
+STACK = ["api", "merchants", "accounting.market", "accounting.issuance", "accounting.quantification", "accounting.record",
          "accounting.ledger", "accounting", "config"]
 
 

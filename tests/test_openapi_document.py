@@ -22,6 +22,10 @@ IDEMPOTENT_OPERATIONS = {
     "record_trip", "claim_coupon", "transfer_credits", "retire_credits", "retire_merchant_credits",
     "apply_as_merchant", "create_campaign", "create_methodology", "draft_methodology_version",
     "propose_issuance_batches", "revoke_units", "donate_to_pool",
+    # the market: everything that moves credits or money, or changes who may trade
+    "apply_as_enterprise", "approve_enterprise", "reject_enterprise", "record_deposit", "ask_withdrawal",
+    "pay_withdrawal", "create_market_listing", "cancel_market_listing", "place_market_order",
+    "open_market_auction", "place_market_bid", "clear_market_auction",
 }
 MEDIA = {  # path: (media type, body schema)
     "/api/v1/me/account-code.png": ("image/png", {"type": "string", "format": "binary"}),
@@ -29,6 +33,7 @@ MEDIA = {  # path: (media type, body schema)
     "/api/v1/me/coupons/{coupon_id}/qr.svg": ("image/svg+xml", {"type": "string"}),
     "/api/v1/retirements/{number}/certificate.svg": ("image/svg+xml", {"type": "string"}),
     "/api/v1/merchants/{merchant_id}/statement.csv": ("text/csv", {"type": "string"}),
+    "/api/v1/enterprises/{enterprise_id}/statement.csv": ("text/csv", {"type": "string"}),
 }
 
 

@@ -13,8 +13,9 @@ NUMBER_ATTEMPTS = 5
 ACCOUNTS = Account.__table__
 # Filed by the migrations; the issuance account is the only one that runs negative. The pool
 # (碳普惠池) is the bureau's: residents donate to it, and its credits are sold on the market.
+# `bank` and `fees` hold money only: the bank's is minus all money deposited and not paid out.
 SYSTEM_NUMBERS = {"issuance": "SYSISSUANCE", "escrow": "SYSESCROW", "retirement": "SYSRETIRED",
-                  "revocation": "SYSREVOKED", "pool": "SYSPOOL"}
+                  "revocation": "SYSREVOKED", "pool": "SYSPOOL", "bank": "SYSBANK", "fees": "SYSFEES"}
 
 
 def open_holder_account(kind: str, district: str | None = None) -> Account:
@@ -37,9 +38,11 @@ def open_resident_account(district: str | None = None) -> Account:
     return open_holder_account("resident", district)
 
 
-def open_escrow_account() -> Account:
-    """An escrow of its own (a merchant's): claims at different shops never queue on one row."""
-    account = Account(number="ES" + new_account_number()[2:], kind="escrow", holder_id=None, balance_g=0)
+def open_escrow_account(kind: str = "escrow") -> Account:
+    """An escrow of its own (a merchant's; a listing's or an auction's, kind `market`): claims at
+    different shops, orders on different listings, never queue on one row."""
+    prefix = {"escrow": "ES", "market": "MK"}[kind]
+    account = Account(number=prefix + new_account_number()[2:], kind=kind, holder_id=None, balance_g=0)
     db.session.add(account)
     db.session.flush()
     return account

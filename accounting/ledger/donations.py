@@ -1,5 +1,5 @@
 """公益捐赠: a resident gives credits to the pool (碳普惠池), whose sales fund the bureau's incentives."""
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from accounting.ledger.accounts import system_account_id
 from accounting.ledger.audit import actor_label
@@ -21,4 +21,14 @@ def pool_figures() -> dict:
     donated = db.session.scalar(
         select(func.coalesce(func.sum(JournalEntry.amount_g), 0)).join(JournalTransaction)
         .where(JournalEntry.account_id == pool.id, JournalTransaction.kind == "donate"))
-    return {"account_number": pool.number, "credits_g": pool.balance_g, "donated_total_g": int(donated)}
+    sold = db.session.scalar(text(POOL_SOLD), {"pool": pool.id})
+    return {"account_number": pool.number, "credits_g": pool.balance_g, "money_fen": pool.money_fen,
+            "donated_total_g": int(donated), "sold_total_g": int(sold)}
+
+
+# Sold: bought from the pool's listings, and won in its auctions (the market's tables, read as SQL
+# here: the ledger does not import the market).
+POOL_SOLD = """
+    SELECT (SELECT coalesce(sum(f.quantity_g), 0) FROM market_fills AS f
+            JOIN market_listings AS l ON l.id = f.listing_id WHERE l.seller_account_id = :pool)
+         + (SELECT coalesce(sum(sold_g), 0) FROM market_auctions WHERE seller_account_id = :pool)"""

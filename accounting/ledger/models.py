@@ -23,9 +23,11 @@ from config.db_types import UTCDateTime, utcnow
 from config.extensions import db
 
 HOLDER_KINDS = ("resident", "merchant", "enterprise", "bureau")
-ACCOUNT_KINDS = ("holder", "issuance", "escrow", "retirement", "revocation", "pool")
+# `bank` and `fees` hold money only (MARKET.md); a `market` account holds one listing's or auction's credits.
+ACCOUNT_KINDS = ("holder", "issuance", "escrow", "retirement", "revocation", "pool", "bank", "fees", "market")
 BLOCK_STATUSES = ("active", "split", "retired", "revoked")
-TRANSACTION_KINDS = ("issue", "transfer", "claim", "release", "redeem", "retire", "revoke", "donate")
+TRANSACTION_KINDS = ("issue", "transfer", "claim", "release", "redeem", "retire", "revoke", "donate",
+                     "list", "delist", "trade", "auction", "clear", "deposit", "withdraw")
 
 
 class Holder(db.Model):
@@ -53,6 +55,11 @@ class Account(db.Model):
         # Invariant 2: no balance below zero but the issuance account's, whose debit is all ever issued.
         CheckConstraint("kind = 'issuance' OR balance_g >= 0", name="balance_not_negative"),
         CheckConstraint("kind <> 'holder' OR holder_id IS NOT NULL", name="holder_account_has_holder"),
+        # Invariant 9: no money below zero but the bank's (money that came in from real bank
+        # accounts, so its balance is minus all the money in the market); bids' reservations
+        # never exceed the money they hold.
+        CheckConstraint("kind = 'bank' OR money_fen >= 0", name="money_not_negative"),
+        CheckConstraint("reserved_fen >= 0 AND (kind = 'bank' OR reserved_fen <= money_fen)", name="reserved_covered"),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
@@ -62,6 +69,9 @@ class Account(db.Model):
     balance_g: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     created_at = mapped_column(UTCDateTime, nullable=False, default=utcnow)
     frozen_at = mapped_column(UTCDateTime, nullable=True)
+    # The market's money account beside the credits (fen), and what open bids hold of it.
+    money_fen: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    reserved_fen: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
 
     holder: Mapped[Holder | None] = relationship(back_populates="account")
 

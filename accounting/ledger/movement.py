@@ -24,11 +24,16 @@ class InsufficientBalance(DomainError):
     code = "insufficient_balance"
 
 
+class InsufficientFunds(DomainError):
+    code = "insufficient_funds"
+
+
 # What a refusal of the ledger's functions becomes here (the API maps each code to a status).
 # Anything else they raise (an unbalanced posting: a bug, not a refusal) stays an error.
 REFUSALS = {"insufficient_balance": InsufficientBalance, "account_not_found": NotFound, "account_frozen": Conflict,
             "nothing_to_move": Conflict, "same_account": DomainError, "invalid_amount": DomainError,
-            "idempotency_key_reused": DomainError}
+            "idempotency_key_reused": DomainError, "insufficient_funds": InsufficientFunds,
+            "no_fill": Conflict, "self_trade": Conflict, "listing_not_found": NotFound}
 
 
 @dataclass(frozen=True)
@@ -101,7 +106,7 @@ def move(kind: str, from_id: int, to: int | str, amount_g: int | None, idempoten
         statement, parameters["to_number"] = MOVE_TO_NUMBER, to
     else:
         statement, parameters["to_id"] = MOVE_TO_ACCOUNT, to
-    rows = _call(statement, parameters)
+    rows = call_ledger(statement, parameters)
     ranges = [MovedRange(row[2], row[3], row[4], row[5]) for row in rows]
     return Moved(rows[0][0], sum(r.units for r in ranges), ranges, rows[0][1])
 
@@ -110,7 +115,7 @@ def issue(batch_id: int, lines: list[tuple[int, int]], idempotency: Idempotency,
           memo: str, audit: Audit, at: datetime | None = None) -> tuple[int, bool]:
     """A batch's units come into being on its accounts, laid end to end in the lines' order:
     (transaction id, replayed)."""
-    row = _call(ISSUE, {
+    row = call_ledger(ISSUE, {
         "batch_id": batch_id, "scope": idempotency.scope, "key": idempotency.key,
         "request_hash": idempotency.request_hash, "actor_id": actor_id, "memo": memo,
         "accounts": [account for account, _ in lines], "quantities": [quantity for _, quantity in lines],
@@ -119,7 +124,60 @@ def issue(batch_id: int, lines: list[tuple[int, int]], idempotency: Idempotency,
     return row[0], row[1]
 
 
-def _call(statement: str, parameters: dict) -> list[tuple]:
+@dataclass(frozen=True)
+class Leg:
+    """One movement inside an exchange: credits (grams, `status` they become) or money (fen)."""
+
+    from_id: int
+    to_id: int
+    amount: int
+    status: str = "active"
+
+
+@dataclass(frozen=True)
+class Exchanged:
+    """An exchange's journal transaction, the ranges each credit leg moved, and whether it was a replay."""
+
+    transaction_id: int
+    ranges: dict[int, list[MovedRange]]
+    replayed: bool
+
+
+EXCHANGE = (
+    "SELECT * FROM ledger_exchange(p_kind => %(kind)s, p_scope => %(scope)s, p_key => %(key)s, "
+    "p_request_hash => %(request_hash)s, p_actor_id => %(actor_id)s, p_memo => %(memo)s, "
+    "p_credit_from => %(credit_from)s, p_credit_to => %(credit_to)s, p_credit_amount => %(credit_amount)s, "
+    "p_credit_status => %(credit_status)s, p_money_from => %(money_from)s, p_money_to => %(money_to)s, "
+    "p_money_amount => %(money_amount)s, p_release_account => %(release_account)s, "
+    "p_release_amount => %(release_amount)s, p_audit_actor => %(audit_actor)s, p_audit_subject => %(audit_subject)s, "
+    "p_audit_payload => %(audit_payload)s, p_at => %(at)s)"
+)
+
+
+def exchange(kind: str, idempotency: Idempotency, *, credits: list[Leg] = (), money: list[Leg] = (),
+             releases: list[tuple[int, int]] = (), actor_id: int | None, memo: str | None = None,
+             audit: Audit = Audit(), at: datetime | None = None) -> Exchanged:
+    """Credits and money moved together in one journal transaction, or nothing (delivery versus
+    payment); `releases` (account, fen) give back what open bids reserved first. A replay returns
+    the first transaction (and no ranges)."""
+    rows = call_ledger(EXCHANGE, {
+        "kind": kind, "scope": idempotency.scope, "key": idempotency.key, "request_hash": idempotency.request_hash,
+        "actor_id": actor_id, "memo": memo, "credit_from": [leg.from_id for leg in credits],
+        "credit_to": [leg.to_id for leg in credits], "credit_amount": [leg.amount for leg in credits],
+        "credit_status": [leg.status for leg in credits], "money_from": [leg.from_id for leg in money],
+        "money_to": [leg.to_id for leg in money], "money_amount": [leg.amount for leg in money],
+        "release_account": [account for account, _ in releases], "release_amount": [fen for _, fen in releases],
+        "audit_actor": audit.actor, "audit_subject": audit.subject, "audit_payload": Jsonb(audit.payload or {}),
+        "at": at or utcnow()})
+    ranges: dict[int, list[MovedRange]] = {}
+    for _, _, leg, *moved in rows:
+        if leg is not None:
+            ranges.setdefault(leg - 1, []).append(MovedRange(*moved))
+    return Exchanged(rows[0][0], ranges, rows[0][1])
+
+
+def call_ledger(statement: str, parameters: dict) -> list[tuple]:
+    """Run one of the ledger's functions; its refusals become the domain's errors (REFUSALS)."""
     try:
         with driver_connection().cursor() as cursor:
             return cursor.execute(statement, parameters).fetchall()

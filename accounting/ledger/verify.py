@@ -69,6 +69,73 @@ CHECKS = [
         SELECT id, 'no key' FROM journal_transactions WHERE idempotency_key IS NULL OR idempotency_key = ''"""),
 ]
 
+# The market's (MARKET.md): money beside credits, in the same journal transactions. Checked after 8.
+MARKET_CHECKS = [
+    ("9 money entries of every transaction sum to zero; money = its entries; none below zero but the bank's", """
+        SELECT transaction_id AS id, 'money entries sum to ' || SUM(amount_fen) AS detail FROM money_entries
+        GROUP BY transaction_id HAVING SUM(amount_fen) <> 0
+        UNION ALL
+        SELECT a.id, a.money_fen || ' held, entries say ' || COALESCE(e.total, 0) FROM accounts a
+        LEFT JOIN (SELECT account_id, SUM(amount_fen) AS total FROM money_entries GROUP BY account_id) e
+               ON e.account_id = a.id
+        WHERE a.money_fen <> COALESCE(e.total, 0)
+        UNION ALL
+        SELECT id, 'money ' || money_fen || ', reserved ' || reserved_fen FROM accounts
+        WHERE kind <> 'bank' AND (money_fen < 0 OR reserved_fen > money_fen)"""),
+    ("10 reserved money = open bids' reservations; escrowed credits = open listings and auctions", """
+        SELECT a.id, a.reserved_fen || ' reserved, open bids hold ' || COALESCE(b.total, 0) AS detail
+        FROM accounts a
+        LEFT JOIN (SELECT b.bidder_account_id, SUM(b.reserved_fen) AS total FROM market_bids b
+                   JOIN market_auctions x ON x.id = b.auction_id WHERE x.cleared_at IS NULL
+                   GROUP BY b.bidder_account_id) b ON b.bidder_account_id = a.id
+        WHERE a.reserved_fen <> COALESCE(b.total, 0)
+        UNION ALL
+        SELECT a.id, 'market account holds ' || a.balance_g || ' g, owes ' || COALESCE(o.owed, 0) FROM accounts a
+        LEFT JOIN (SELECT escrow_account_id, CASE WHEN status = 'open' THEN remaining_g ELSE 0 END AS owed
+                   FROM market_listings
+                   UNION ALL
+                   SELECT escrow_account_id, CASE WHEN cleared_at IS NULL THEN quantity_g ELSE 0 END
+                   FROM market_auctions) o ON o.escrow_account_id = a.id
+        WHERE a.kind = 'market' AND a.balance_g <> COALESCE(o.owed, 0)"""),
+    ("11 every fill moved its credits and its money in one transaction; fills sum to their order", """
+        SELECT o.id, 'fills ' || COALESCE(SUM(f.quantity_g), 0) || ' g ' || COALESCE(SUM(f.amount_fen), 0)
+                     || ' fen, order ' || o.filled_g || ' g ' || o.cost_fen || ' fen' AS detail
+        FROM market_orders o LEFT JOIN market_fills f ON f.order_id = o.id
+        GROUP BY o.id HAVING COALESCE(SUM(f.quantity_g), 0) <> o.filled_g
+            OR COALESCE(SUM(f.amount_fen), 0) <> o.cost_fen OR COALESCE(SUM(f.fee_fen), 0) <> o.fee_fen
+        UNION ALL
+        SELECT f.id, 'fill of ' || f.quantity_g || ' g; its escrow gave ' || COALESCE(-e.amount_g, 0)
+        FROM market_fills f JOIN market_orders o ON o.id = f.order_id JOIN market_listings l ON l.id = f.listing_id
+        LEFT JOIN journal_entries e ON e.transaction_id = o.transaction_id AND e.account_id = l.escrow_account_id
+        WHERE COALESCE(-e.amount_g, 0) <> f.quantity_g
+        UNION ALL
+        SELECT s.order_id, 'seller ' || s.seller || ' due ' || s.due || ' fen, received ' || COALESCE(m.amount_fen, 0)
+        FROM (SELECT f.order_id, o.transaction_id, l.seller_account_id AS seller, SUM(f.amount_fen) AS due
+              FROM market_fills f JOIN market_orders o ON o.id = f.order_id JOIN market_listings l ON l.id = f.listing_id
+              GROUP BY f.order_id, o.transaction_id, l.seller_account_id) s
+        LEFT JOIN money_entries m ON m.transaction_id = s.transaction_id AND m.account_id = s.seller
+        WHERE COALESCE(m.amount_fen, 0) <> s.due
+        UNION ALL
+        SELECT o.id, 'buyer paid ' || COALESCE(-m.amount_fen, 0) || ', got ' || COALESCE(e.amount_g, 0)
+                     || ' g; order ' || (o.cost_fen + o.fee_fen) || ' fen, ' || o.filled_g || ' g'
+        FROM market_orders o
+        LEFT JOIN money_entries m ON m.transaction_id = o.transaction_id AND m.account_id = o.buyer_account_id
+        LEFT JOIN journal_entries e ON e.transaction_id = o.transaction_id AND e.account_id =
+             CASE WHEN NOT o.retired THEN o.buyer_account_id
+                  ELSE (SELECT id FROM accounts WHERE kind = 'retirement') END
+        WHERE COALESCE(-m.amount_fen, 0) <> o.cost_fen + o.fee_fen OR COALESCE(e.amount_g, 0) <> o.filled_g
+        UNION ALL
+        SELECT w.auction_id, 'bidder ' || w.bidder || ' won ' || w.won || ' g for ' || w.paid || ' fen; got '
+                             || COALESCE(e.amount_g, 0) || ' g, paid ' || COALESCE(-m.amount_fen, 0)
+        FROM (SELECT b.auction_id, x.clear_transaction_id AS transaction_id, b.bidder_account_id AS bidder,
+                     SUM(b.allocated_g) AS won, SUM(b.amount_fen + b.fee_fen) AS paid
+              FROM market_bids b JOIN market_auctions x ON x.id = b.auction_id WHERE x.cleared_at IS NOT NULL
+              GROUP BY b.auction_id, x.clear_transaction_id, b.bidder_account_id) w
+        LEFT JOIN journal_entries e ON e.transaction_id = w.transaction_id AND e.account_id = w.bidder
+        LEFT JOIN money_entries m ON m.transaction_id = w.transaction_id AND m.account_id = w.bidder
+        WHERE COALESCE(e.amount_g, 0) <> w.won OR COALESCE(-m.amount_fen, 0) <> w.paid"""),
+]
+
 
 # Every journal transaction's header (kind, key, request, memo, time) is the one its audit record
 # carries (the ledger's functions write both at once): an owner's edit of a header shows here.
@@ -87,11 +154,7 @@ def verify_registry(checkpoint_dir: str | None = None) -> list[dict]:
 
     Invariant 8 walks the chain against the heads written down outside the database
     (AUDIT_CHECKPOINT_DIR) and checks every journal header against its sealed record."""
-    report = []
-    for name, query in CHECKS:
-        rows = db.session.execute(text(query)).all()
-        report.append({"invariant": name, "ok": not rows, "violations": len(rows),
-                       "examples": [f"{row[0]}: {row[1]}" for row in rows[:20]]})
+    report = _checked(CHECKS)
     heads = checkpoints.read_all(checkpoint_dir or current_app.config["AUDIT_CHECKPOINT_DIR"])
     chain = verify_chain(heads)
     headers = db.session.execute(text(HEADERS)).all()
@@ -105,4 +168,13 @@ def verify_registry(checkpoint_dir: str | None = None) -> list[dict]:
         "oldest_unsealed_seconds": chain["oldest_unsealed_seconds"],
         "checkpoint": heads[-1] if heads else None,
     })
+    return report + _checked(MARKET_CHECKS)
+
+
+def _checked(checks) -> list[dict]:
+    report = []
+    for name, query in checks:
+        rows = db.session.execute(text(query)).all()
+        report.append({"invariant": name, "ok": not rows, "violations": len(rows),
+                       "examples": [f"{row[0]}: {row[1]}" for row in rows[:20]]})
     return report

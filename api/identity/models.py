@@ -5,7 +5,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from config.db_types import UTCDateTime, utcnow
 from config.extensions import db
 
-ROLES = ("resident", "merchant_staff", "auditor", "admin")
+ROLES = ("resident", "merchant_staff", "enterprise_staff", "auditor", "admin")
 
 
 class User(db.Model):
@@ -16,6 +16,7 @@ class User(db.Model):
         CheckConstraint(f"role IN {ROLES}", name="role"),
         CheckConstraint("role <> 'resident' OR holder_id IS NOT NULL", name="resident_has_holder"),
         CheckConstraint("merchant_id IS NULL OR role = 'merchant_staff'", name="only_staff_belong_to_merchants"),
+        CheckConstraint("enterprise_id IS NULL OR role = 'enterprise_staff'", name="only_staff_belong_to_enterprises"),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
@@ -26,6 +27,8 @@ class User(db.Model):
     holder_id: Mapped[int | None] = mapped_column(ForeignKey("holders.id"), index=True)
     # Merchant staff act for exactly one merchant.
     merchant_id: Mapped[int | None] = mapped_column(ForeignKey("merchants.id"), index=True)
+    # Enterprise staff act for exactly one enterprise (the one they applied for, or were added to).
+    enterprise_id: Mapped[int | None] = mapped_column(ForeignKey("enterprises.id"), index=True)
     created_at = mapped_column(UTCDateTime, nullable=False, default=utcnow)
     last_login_at = mapped_column(UTCDateTime, nullable=True)
 

@@ -1,16 +1,14 @@
 """The pool (碳普惠池): residents donate credits to it; anyone can see what it holds and received."""
 import marshmallow as ma
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from accounting.ledger import donations
 from accounting.ledger.accounts import SYSTEM_NUMBERS
 from api.actor import roles_required
 from api.idempotency import idempotent
+from api.market.blueprint import blp
 from api.registry.requests import acting_account_id, ledger_idempotency, seal_after_commit
 from api.translated_validators import Range
-
-blp = Blueprint("market", __name__, url_prefix="/api/v1", description="交易: the pool and the market")
 
 
 class DonationSchema(ma.Schema):
@@ -27,7 +25,9 @@ class DonatedSchema(ma.Schema):
 class PoolSchema(ma.Schema):
     account_number = ma.fields.String()
     credits_g = ma.fields.Integer()
+    money_fen = ma.fields.Integer()
     donated_total_g = ma.fields.Integer()
+    sold_total_g = ma.fields.Integer()
 
 
 @blp.route("/me/pool-donations")
@@ -50,5 +50,6 @@ class Pool(MethodView):
     @blp.response(200, PoolSchema)
     @blp.doc(operationId="get_pool")
     def get(self):
-        """The pool, public: its account number, the credits it holds, all that was donated to it."""
+        """The pool, public: its account number, the credits and money it holds, all that was donated to
+        it and all it sold (listings and auctions)."""
         return donations.pool_figures()

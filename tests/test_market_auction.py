@@ -1,0 +1,72 @@
+"""单向竞价: MARKET.md's worked example end to end through HTTP, and clearing by property."""
+from datetime import timedelta
+
+from accounting.market.models import Auction
+from config.db_types import utcnow
+from config.extensions import db
+from tests.coupons_support import staff
+from tests.market_support import fill_pool, fund, open_enterprise, wallet
+from tests.support import iso
+
+
+def close_now(app, auction_id: int) -> None:
+    """Move the auction's close into the past (the test does not wait for the clock)."""
+    with app.app_context():
+        found = db.session.get(Auction, auction_id)
+        found.opens_at, found.closes_at = utcnow() - timedelta(hours=2), utcnow() - timedelta(seconds=1)
+        db.session.commit()
+
+
+def test_the_worked_example_of_market_md(app, api):
+    auditor = staff(app, api, "auditor")
+    fill_pool(app, 1_000_000)
+    firms = {name: open_enterprise(app, api, auditor, f"企业{name}") for name in "ABCDE"}
+    for firm in firms.values():
+        fund(api, auditor, firm.account_number, 10_000)
+    opened = api.http.post("/api/v1/market/auctions", headers=auditor, json={
+        "quantity_g": 1_000_000, "reserve_price_fen_per_t": 4_000, "closes_at": iso(utcnow() + timedelta(hours=1))})
+    assert opened.status_code == 201, opened.get_json()
+    auction = opened.get_json()
+    assert auction["status"] == "open"
+    assert wallet(api, auditor, "pool")["credits_g"] == 0 and wallet(api, auditor, "pool")["listed_g"] == 1_000_000
+
+    bids = {}
+    for name, quantity, price in (("A", 400_000, 6_000), ("B", 500_000, 5_500), ("C", 300_000, 5_000),
+                                  ("D", 300_000, 5_000), ("E", 200_000, 3_000)):
+        answer = api.http.post(f"/api/v1/market/auctions/{auction['id']}/bids", headers=firms[name].staff,
+                               json={"quantity_g": quantity, "price_fen_per_t": price})
+        bids[name] = answer
+    assert bids["E"].status_code == 422 and bids["E"].get_json()["code"] == "below_reserve"
+    reserved = {name: bids[name].get_json()["reserved_fen"] for name in "ABCD"}
+    assert reserved == {"A": 2_400, "B": 2_750, "C": 1_500, "D": 1_500}
+    assert wallet(api, firms["A"].staff) == {"account_number": firms["A"].account_number, "credits_g": 0,
+                                             "listed_g": 0, "money_fen": 7_600, "reserved_fen": 2_400}
+    # Sealed: the public sees how many bids, not whose or what.
+    public = api.http.get(f"/api/v1/market/auctions/{auction['id']}").get_json()
+    assert public["bid_count"] == 4 and public["bids"] is None
+    early = api.http.post(f"/api/v1/market/auctions/{auction['id']}/clear", headers=auditor)
+    assert early.status_code == 409 and early.get_json()["code"] == "auction_open"
+
+    close_now(app, auction["id"])
+    late = api.http.post(f"/api/v1/market/auctions/{auction['id']}/bids", headers=firms["E"].staff,
+                         json={"quantity_g": 1_000, "price_fen_per_t": 9_000})
+    assert late.status_code == 409 and late.get_json()["code"] == "auction_closed"
+    cleared = api.http.post(f"/api/v1/market/auctions/{auction['id']}/clear", headers=auditor)
+    assert cleared.status_code == 200, cleared.get_json()
+    result = cleared.get_json()
+    assert result["clearing_price_fen_per_t"] == 5_000 and result["unsold_g"] == 0
+    by_bid = {a["bid_id"]: a for a in result["allocations"]}
+    expected = {"A": (400_000, 2_000, 400), "B": (500_000, 2_500, 250), "C": (100_000, 500, 1_000),
+                "D": (0, 0, 1_500)}
+    for name, (grams, paid, released) in expected.items():
+        allocation = by_bid[bids[name].get_json()["id"]]
+        assert (allocation["quantity_g"], allocation["amount_fen"], allocation["released_fen"]) == (grams, paid,
+                                                                                                    released)
+        assert wallet(api, firms[name].staff) == {"account_number": firms[name].account_number, "credits_g": grams,
+                                                  "listed_g": 0, "money_fen": 10_000 - paid, "reserved_fen": 0}
+    pool = api.http.get("/api/v1/market/pool").get_json()
+    assert (pool["money_fen"], pool["credits_g"], pool["sold_total_g"]) == (5_000, 0, 1_000_000)
+    # Clearing twice gives the same answer; after clearing everyone sees the bids.
+    assert api.http.post(f"/api/v1/market/auctions/{auction['id']}/clear", headers=auditor).get_json() == result
+    assert len(api.http.get(f"/api/v1/market/auctions/{auction['id']}").get_json()["bids"]) == 4
+    assert app.test_cli_runner().invoke(args=["registry", "verify"]).exit_code == 0
