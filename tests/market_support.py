@@ -55,23 +55,35 @@ def fund(api, auditor: dict, account_number: str, amount_fen: int) -> dict:
     return deposit.get_json()
 
 
-def fill_pool(app, grams: int) -> None:
-    """The pool receives `grams`: issued to a resident, who donates them."""
-    with app.app_context():
+# The largest batch issued without a bureau's approval (ISSUANCE_AUTO_APPROVE_MAX_G).
+AUTO_APPROVED_G = 1_000_000
+
+
+def _issued_residents(grams: int) -> list[tuple[int, int]]:
+    """Residents holding `grams` between them, issued a day each (batches small enough to auto-approve)."""
+    holders = []
+    while grams > 0:
+        chunk = min(grams, AUTO_APPROVED_G)
         [(account_id, _)] = open_accounts(1)
-        day = BASE_DAY + timedelta(days=next(_days))
-        issue(day, {account_id: grams})
-        donate(account_id, grams, internal("test-donation", str(account_id)), actor_id=None)
+        issue(BASE_DAY + timedelta(days=next(_days)), {account_id: chunk})
+        holders.append((account_id, chunk))
+        grams -= chunk
+    return holders
+
+
+def fill_pool(app, grams: int) -> None:
+    """The pool receives `grams`: issued to residents, who donate them."""
+    with app.app_context():
+        for account_id, chunk in _issued_residents(grams):
+            donate(account_id, chunk, internal("test-donation", str(account_id)), actor_id=None)
         db.session.commit()
 
 
 def give_credits(app, account_number: str, grams: int) -> None:
-    """An organization's account receives `grams` (issued to a resident, transferred to it)."""
+    """An organization's account receives `grams` (issued to residents, transferred to it)."""
     with app.app_context():
-        [(account_id, _)] = open_accounts(1)
-        day = BASE_DAY + timedelta(days=next(_days))
-        issue(day, {account_id: grams})
-        transfer(account_id, account_number, grams, internal("test-gift", str(account_id)), actor_id=None)
+        for account_id, chunk in _issued_residents(grams):
+            transfer(account_id, account_number, chunk, internal("test-gift", str(account_id)), actor_id=None)
         db.session.commit()
 
 
@@ -85,3 +97,48 @@ def wallet(api, headers: dict, account: str | None = None) -> dict:
                           query_string={"account": account} if account else None)
     assert answer.status_code == 200, answer.get_json()
     return answer.get_json()
+
+
+# --- the service layer directly (concurrency tests: threads, each with its own session) ----------
+
+def approved_enterprises(app, count: int) -> list[int]:
+    """`count` approved enterprises (committed); their account ids."""
+    from accounting.market import enterprises
+
+    with app.app_context():
+        ids = []
+        for _ in range(count):
+            found = enterprises.apply(f"企业{next(_codes)}", credit_code(), "滨城区", applied_by=None)
+            ids.append(enterprises.approve(found.id, actor_id=None).account_id)
+        db.session.commit()
+        return ids
+
+
+def deposit_to(app, account_id: int, amount_fen: int) -> None:
+    from accounting.ledger.models import Account
+    from accounting.market import money
+
+    with app.app_context():
+        money.deposit(db.session.get(Account, account_id), amount_fen, f"BANK-{next(_references)}", actor_id=None)
+        db.session.commit()
+
+
+def list_from(app, seller_account_id: int, quantity_g: int, price: int, min_lot_g: int = 1) -> int:
+    from accounting.market import listings
+    from config.db_types import utcnow
+
+    with app.app_context():
+        found = listings.open_listing(seller_account_id, quantity_g, price, min_lot_g, None,
+                                      internal("test-listing", f"{seller_account_id}-{next(_references)}"),
+                                      actor_id=None, now=utcnow())
+        db.session.commit()
+        return found.id
+
+
+def issue_to(app, account_id: int, grams: int) -> None:
+    """Credits issued to a resident and transferred to `account_id` (any holder account)."""
+    from accounting.ledger.models import Account
+
+    with app.app_context():
+        number = db.session.get(Account, account_id).number
+    give_credits(app, number, grams)

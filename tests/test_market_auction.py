@@ -1,7 +1,13 @@
 """单向竞价: MARKET.md's worked example end to end through HTTP, and clearing by property."""
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from sqlalchemy import text
+
+from accounting.market.clearing import SealedBid, clear, reservation, settle
 from accounting.market.models import Auction
+from accounting.market.pricing import cost_fen
 from config.db_types import utcnow
 from config.extensions import db
 from tests.coupons_support import staff
@@ -70,3 +76,51 @@ def test_the_worked_example_of_market_md(app, api):
     assert api.http.post(f"/api/v1/market/auctions/{auction['id']}/clear", headers=auditor).get_json() == result
     assert len(api.http.get(f"/api/v1/market/auctions/{auction['id']}").get_json()["bids"]) == 4
     assert app.test_cli_runner().invoke(args=["registry", "verify"]).exit_code == 0
+
+
+# --- clearing, by property -----------------------------------------------------------------------
+
+bid_sets = st.lists(st.tuples(st.integers(1, 2_000_000), st.integers(4_000, 4_050), st.integers(0, 5)),
+                    min_size=0, max_size=12)
+
+
+@settings(max_examples=400, deadline=None)
+@given(quantity=st.integers(1, 3_000_000), raw=bid_sets, fee_bp=st.sampled_from([0, 25, 300]))
+def test_clearing_by_property(quantity, raw, fee_bp):
+    start = datetime(2026, 12, 1, tzinfo=timezone.utc)
+    bids = [SealedBid(i + 1, q, p, start + timedelta(seconds=t), reservation(q, p, fee_bp))
+            for i, (q, p, t) in enumerate(raw)]
+    result = clear(quantity, bids)
+    settled = settle(result, bids, fee_bp)
+    winners = [b for b in bids if result.allocations[b.id] > 0]
+    assert set(result.allocations) == {b.id for b in bids}  # one entry per bid, losers included
+    if winners:
+        # The clearing price is the lowest winning bid, and no winner pays above its own bid.
+        assert result.price_fen_per_t == min(b.price_fen_per_t for b in winners)
+        at_or_above = sum(b.quantity_g for b in bids if b.price_fen_per_t >= result.price_fen_per_t)
+        assert sum(result.allocations.values()) == min(quantity, at_or_above)
+    else:
+        assert result.price_fen_per_t is None and not bids
+    assert result.unsold_g == quantity - sum(result.allocations.values())
+    for bid in bids:
+        outcome = settled[bid.id]
+        assert 0 <= outcome.allocated_g <= bid.quantity_g
+        assert outcome.amount_fen <= cost_fen(outcome.allocated_g, bid.price_fen_per_t)  # never above its bid
+        # Every reservation is spent or released, never overdrawn.
+        assert outcome.released_fen >= 0
+        assert outcome.amount_fen + outcome.fee_fen + outcome.released_fen == bid.reserved_fen
+    # Price then time: a bid that lost something never outranks one that won anything.
+    rank = {b.id: (-b.price_fen_per_t, b.placed_at, b.id) for b in bids}
+    for short in (b for b in bids if result.allocations[b.id] < b.quantity_g):
+        assert not any(result.allocations[other.id] > 0 and rank[other.id] > rank[short.id] for other in bids)
+    # Clearing twice gives the same answer.
+    assert clear(quantity, list(reversed(bids))) == result
+
+
+@settings(max_examples=200, deadline=None)
+@given(quantity=st.integers(1, 10**12), price=st.integers(1, 100_000_000))
+def test_python_and_the_ledger_price_a_fill_alike(app, quantity, price):
+    with app.app_context():
+        in_sql = db.session.execute(text("SELECT ceil(CAST(:q AS numeric) * :p / 1000000)::bigint"),
+                                    {"q": quantity, "p": price}).scalar()
+    assert cost_fen(quantity, price) == in_sql

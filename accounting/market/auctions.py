@@ -11,9 +11,8 @@ from accounting.ledger import audit
 from accounting.ledger.accounts import open_escrow_account, system_account_id
 from accounting.ledger.idempotency import Idempotency, internal
 from accounting.ledger.movement import Audit, InsufficientFunds, Leg, exchange, move
-from accounting.market.clearing import SealedBid, clear
+from accounting.market.clearing import SealedBid, clear, reservation, settle
 from accounting.market.models import Auction, Bid
-from accounting.market.pricing import cost_fen, fee_fen
 from config.extensions import db
 
 CLEARING_BATCH = 20
@@ -85,8 +84,7 @@ def place_bid(auction_id: int, bidder_account_id: int, quantity_g: int, price_fe
         raise DomainError("below_reserve", reserve_price_fen_per_t=found.reserve_price_fen_per_t)
     if quantity_g > found.quantity_g:
         raise DomainError("bid_above_quantity", quantity_g=found.quantity_g)
-    cost = cost_fen(quantity_g, price_fen_per_t)
-    reserved = cost + fee_fen(cost, current_app.config["MARKET_FEE_BP"])
+    reserved = reservation(quantity_g, price_fen_per_t, current_app.config["MARKET_FEE_BP"])
     if db.session.execute(RESERVE, {"amount": reserved, "account": bidder_account_id}).first() is None:
         free, frozen = db.session.execute(FREE_MONEY, {"account": bidder_account_id}).one()
         if frozen:
@@ -115,15 +113,15 @@ def clear_auction(auction_id: int, *, actor_id: int | None, now: datetime) -> Au
     if now < found.closes_at:
         raise Conflict("auction_open", closes_at=found.closes_at.isoformat())
     bids = bids_of(found.id)
-    result = clear(found.quantity_g, [SealedBid(b.id, b.quantity_g, b.price_fen_per_t, b.created_at) for b in bids])
-    fee_bp = current_app.config["MARKET_FEE_BP"]
+    sealed = [SealedBid(b.id, b.quantity_g, b.price_fen_per_t, b.created_at, b.reserved_fen) for b in bids]
+    result = clear(found.quantity_g, sealed)
+    settlements = settle(result, sealed, current_app.config["MARKET_FEE_BP"])
     pool, fees = found.seller_account_id, system_account_id("fees")
     credits, money = [], []
     for bid in bids:
-        bid.allocated_g = result.allocations[bid.id]
-        bid.amount_fen = cost_fen(bid.allocated_g, result.price_fen_per_t) if bid.allocated_g else 0
-        bid.fee_fen = fee_fen(bid.amount_fen, fee_bp)
-        bid.released_fen = bid.reserved_fen - bid.amount_fen - bid.fee_fen
+        outcome = settlements[bid.id]
+        bid.allocated_g, bid.amount_fen = outcome.allocated_g, outcome.amount_fen
+        bid.fee_fen, bid.released_fen = outcome.fee_fen, outcome.released_fen
         if bid.allocated_g:
             credits.append(Leg(found.escrow_account_id, bid.bidder_account_id, bid.allocated_g))
             money.append(Leg(bid.bidder_account_id, pool, bid.amount_fen))
