@@ -17,12 +17,24 @@ from config.db_types import utcnow
 from config.extensions import db
 
 PLACE = (
-    "SELECT order_id, replayed FROM market_order(p_scope => %(scope)s, p_key => %(key)s, "
+    "SELECT order_id, replayed, transaction_id, filled_g, cost_fen, fee_fen FROM market_order(p_scope => %(scope)s, p_key => %(key)s, "
     "p_request_hash => %(request_hash)s, p_actor_id => %(actor_id)s, p_buyer => %(buyer)s, "
     "p_quantity => %(quantity)s, p_max_price => %(max_price)s, p_listing => %(listing)s, "
     "p_all_or_none => %(all_or_none)s, p_retire_to => %(retire_to)s, p_fees => %(fees)s, "
     "p_fee_bp => %(fee_bp)s, p_audit_actor => %(audit_actor)s, p_at => %(at)s)"
 )
+
+
+@dataclass(frozen=True)
+class Placed:
+    """An order as placing it answers (the ledger's own figures: no second query while the
+    listings it filled from are still locked)."""
+
+    id: int
+    transaction_id: int
+    filled_g: int
+    cost_fen: int
+    fee_fen: int
 
 
 @dataclass(frozen=True)
@@ -35,7 +47,7 @@ class Retire:
 
 def place(buyer_account_id: int, quantity_g: int, max_price_fen_per_t: int, idempotency: Idempotency, *,
           listing_id: int | None = None, all_or_none: bool = False, retire: Retire | None = None,
-          actor_id: int | None) -> tuple[Order, bool]:
+          actor_id: int | None) -> tuple[Placed, bool]:
     """(the order, whether it is a replay of the first with this key)."""
     row = call_ledger(PLACE, {
         "scope": idempotency.scope, "key": idempotency.key, "request_hash": idempotency.request_hash,
@@ -44,8 +56,8 @@ def place(buyer_account_id: int, quantity_g: int, max_price_fen_per_t: int, idem
         "retire_to": system_account_id("retirement") if retire else None, "fees": system_account_id("fees"),
         "fee_bp": current_app.config["MARKET_FEE_BP"], "audit_actor": audit.actor_label(actor_id),
         "at": utcnow()})[0]
-    order = db.session.get(Order, row[0])
-    if retire is not None and not row[1]:
+    order, replayed = Placed(row[0], *row[2:]), row[1]
+    if retire is not None and not replayed:
         certificate = Retirement(number=new_retirement_number(), account_id=buyer_account_id, amount_g=order.filled_g,
                                  beneficiary=retire.beneficiary, purpose=retire.purpose,
                                  transaction_id=order.transaction_id)
@@ -55,7 +67,7 @@ def place(buyer_account_id: int, quantity_g: int, max_price_fen_per_t: int, idem
                      {"number": certificate.number, "beneficiary": retire.beneficiary, "purpose": retire.purpose,
                       "amount_g": order.filled_g, "order": order.id})
         db.session.flush()
-    return order, row[1]
+    return order, replayed
 
 
 FILL_SERIALS = (

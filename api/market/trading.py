@@ -132,12 +132,12 @@ class Orders(MethodView):
         """Buy: fill from open listings at or below the price, cheapest then oldest, in one transaction
         (credits and money move together or not at all); with `retire`, retired at once with a certificate."""
         retire = orders.Retire(**args["retire"]) if args["retire"] else None
-        found, _ = orders.place(buying_account(), args["quantity_g"], args["max_price_fen_per_t"],
-                                ledger_idempotency(), listing_id=args["listing_id"],
-                                all_or_none=args["fill"] == "all_or_none", retire=retire,
-                                actor_id=current_actor().user_id)
+        placed, _ = orders.place(buying_account(), args["quantity_g"], args["max_price_fen_per_t"],
+                                 ledger_idempotency(), listing_id=args["listing_id"],
+                                 all_or_none=args["fill"] == "all_or_none", retire=retire,
+                                 actor_id=current_actor().user_id)
         seal_soon()
-        return order_answer(found)
+        return order_answer(orders.order(placed.id))
 
 
 @blp.route("/market/orders/<bigint_id:order_id>")

@@ -197,81 +197,122 @@ CREATE FUNCTION ledger_settle(
 RETURNS TABLE (leg integer, block_id bigint, serial_prefix text, first_serial bigint, last_serial bigint)
 LANGUAGE plpgsql AS $$
 DECLARE
-    everyone bigint[] := coalesce(p_credit_from, '{}') || coalesce(p_credit_to, '{}') || coalesce(p_money_from, '{}')
-                         || coalesce(p_money_to, '{}') || coalesce(p_release_account, '{}');
-    locked integer;
-    short record;
+    -- The legs are a handful: loops over them here cost less than a statement each would.
+    credit_legs integer := coalesce(cardinality(p_credit_from), 0);
+    money_legs integer := coalesce(cardinality(p_money_from), 0);
+    release_legs integer := coalesce(cardinality(p_release_account), 0);
+    moving bigint[] := coalesce(p_credit_from, '{}') || coalesce(p_credit_to, '{}') || coalesce(p_money_from, '{}')
+                       || coalesce(p_money_to, '{}');
+    account record;
+    locked integer := 0;
+    out_g bigint;
+    out_fen bigint;
+    released bigint;
+    credit_accounts bigint[] := '{}';
+    credit_deltas bigint[] := '{}';
+    money_accounts bigint[] := '{}';
+    money_deltas bigint[] := '{}';
+    delta bigint;
     i integer;
 BEGIN
-    IF EXISTS (SELECT 1 FROM unnest(p_credit_amount) AS q WHERE q IS NULL OR q <= 0)
-       OR EXISTS (SELECT 1 FROM unnest(p_money_amount) AS q WHERE q IS NULL OR q <= 0)
-       OR EXISTS (SELECT 1 FROM unnest(p_credit_from, p_credit_to) AS l(f, t) WHERE f = t)
-       OR EXISTS (SELECT 1 FROM unnest(p_money_from, p_money_to) AS l(f, t) WHERE f = t) THEN
-        PERFORM ledger_refuse('invalid_amount');
-    END IF;
-    -- Locked as they leave the sort: the one global order, so exchanges never deadlock.
-    WITH locked_rows AS (SELECT a.id FROM accounts AS a WHERE a.id = ANY(everyone) ORDER BY a.id FOR UPDATE)
-    SELECT count(*) INTO locked FROM locked_rows;
-    IF locked < (SELECT count(DISTINCT id) FROM unnest(everyone) AS id) THEN
+    FOR i IN 1 .. credit_legs LOOP
+        IF p_credit_amount[i] IS NULL OR p_credit_amount[i] <= 0 OR p_credit_from[i] = p_credit_to[i] THEN
+            PERFORM ledger_refuse('invalid_amount');
+        END IF;
+    END LOOP;
+    FOR i IN 1 .. money_legs LOOP
+        IF p_money_amount[i] IS NULL OR p_money_amount[i] <= 0 OR p_money_from[i] = p_money_to[i] THEN
+            PERFORM ledger_refuse('invalid_amount');
+        END IF;
+    END LOOP;
+
+    -- Locked as they leave the sort: the one global order, so exchanges never deadlock. Each
+    -- account's part is checked as it is locked: not frozen (if it moves anything), credits and
+    -- free money (money less what open bids still reserve after this release) enough for what
+    -- it sends; the bank may run negative, the issuance account too.
+    FOR account IN SELECT a.id, a.kind, a.balance_g, a.money_fen, a.reserved_fen, a.frozen_at FROM accounts AS a
+                   WHERE a.id = ANY(moving || coalesce(p_release_account, '{}')) ORDER BY a.id FOR UPDATE
+    LOOP
+        locked := locked + 1;
+        IF account.frozen_at IS NOT NULL AND account.id = ANY(moving) THEN
+            PERFORM ledger_refuse('account_frozen');
+        END IF;
+        out_g := 0;
+        delta := 0;
+        FOR i IN 1 .. credit_legs LOOP
+            IF p_credit_from[i] = account.id THEN
+                out_g := out_g + p_credit_amount[i];
+                delta := delta - p_credit_amount[i];
+            END IF;
+            IF p_credit_to[i] = account.id THEN
+                delta := delta + p_credit_amount[i];
+            END IF;
+        END LOOP;
+        IF account.kind <> 'issuance' AND account.balance_g < out_g THEN
+            PERFORM ledger_refuse('insufficient_balance', jsonb_build_object('balance_g', account.balance_g,
+                                                                             'needed', out_g));
+        END IF;
+        IF delta <> 0 THEN
+            credit_accounts := credit_accounts || account.id;
+            credit_deltas := credit_deltas || delta;
+        END IF;
+        out_fen := 0;
+        delta := 0;
+        FOR i IN 1 .. money_legs LOOP
+            IF p_money_from[i] = account.id THEN
+                out_fen := out_fen + p_money_amount[i];
+                delta := delta - p_money_amount[i];
+            END IF;
+            IF p_money_to[i] = account.id THEN
+                delta := delta + p_money_amount[i];
+            END IF;
+        END LOOP;
+        released := 0;
+        FOR i IN 1 .. release_legs LOOP
+            IF p_release_account[i] = account.id THEN
+                released := released + p_release_amount[i];
+            END IF;
+        END LOOP;
+        IF account.kind <> 'bank' AND account.money_fen - (account.reserved_fen - released) < out_fen THEN
+            PERFORM ledger_refuse('insufficient_funds', jsonb_build_object(
+                'money_fen', account.money_fen - (account.reserved_fen - released), 'needed', out_fen));
+        END IF;
+        IF delta <> 0 OR released <> 0 THEN
+            money_accounts := money_accounts || account.id;
+            money_deltas := money_deltas || delta;
+            IF released <> 0 THEN
+                UPDATE accounts SET reserved_fen = reserved_fen - released WHERE id = account.id;
+            END IF;
+        END IF;
+    END LOOP;
+    IF locked < (SELECT count(DISTINCT id) FROM unnest(moving || coalesce(p_release_account, '{}')) AS id) THEN
         PERFORM ledger_refuse('account_not_found');
     END IF;
-    IF EXISTS (SELECT 1 FROM accounts AS a WHERE a.frozen_at IS NOT NULL
-               AND a.id = ANY(coalesce(p_credit_from, '{}') || coalesce(p_credit_to, '{}')
-                              || coalesce(p_money_from, '{}') || coalesce(p_money_to, '{}'))) THEN
-        PERFORM ledger_refuse('account_frozen');
-    END IF;
 
-    UPDATE accounts AS a SET reserved_fen = a.reserved_fen - r.amount
-    FROM (SELECT k.account_id, sum(k.amount) AS amount FROM unnest(p_release_account, p_release_amount)
-          AS k(account_id, amount) GROUP BY k.account_id) AS r
-    WHERE a.id = r.account_id;
-
-    SELECT a.id, a.balance_g AS have, n.needed INTO short FROM accounts AS a
-    JOIN (SELECT l.sender, sum(l.amount) AS needed FROM unnest(p_credit_from, p_credit_amount) AS l(sender, amount)
-          GROUP BY l.sender) AS n ON n.sender = a.id
-    WHERE a.kind <> 'issuance' AND a.balance_g < n.needed LIMIT 1;
-    IF short.id IS NOT NULL THEN
-        PERFORM ledger_refuse('insufficient_balance', jsonb_build_object('balance_g', short.have, 'needed', short.needed));
-    END IF;
-    SELECT a.id, a.money_fen - a.reserved_fen AS have, n.needed INTO short FROM accounts AS a
-    JOIN (SELECT l.payer, sum(l.amount) AS needed FROM unnest(p_money_from, p_money_amount) AS l(payer, amount)
-          GROUP BY l.payer) AS n ON n.payer = a.id
-    WHERE a.kind <> 'bank' AND a.money_fen - a.reserved_fen < n.needed LIMIT 1;
-    IF short.id IS NOT NULL THEN
-        PERFORM ledger_refuse('insufficient_funds', jsonb_build_object('money_fen', short.have, 'needed', short.needed));
-    END IF;
-
-    FOR i IN 1 .. coalesce(cardinality(p_credit_from), 0) LOOP
+    FOR i IN 1 .. credit_legs LOOP
         RETURN QUERY SELECT i, t.block_id, t.serial_prefix, t.first_serial, t.last_serial
                      FROM ledger_take(p_transaction, p_credit_from[i], p_credit_to[i], p_credit_amount[i],
                                       coalesce(p_credit_status[i], 'active')) AS t;
     END LOOP;
-    IF coalesce(cardinality(p_credit_from), 0) > 0 THEN
-        PERFORM ledger_post(p_transaction, array_agg(e.account_id), array_agg(e.amount))
-        FROM (SELECT l.account_id, sum(l.amount)::bigint AS amount FROM (
-                  SELECT unnest(p_credit_from) AS account_id, -unnest(p_credit_amount) AS amount
-                  UNION ALL SELECT unnest(p_credit_to), unnest(p_credit_amount)) AS l
-              GROUP BY l.account_id) AS e;
+    IF cardinality(credit_accounts) > 0 THEN
+        PERFORM ledger_post(p_transaction, credit_accounts, credit_deltas);
     END IF;
-    IF coalesce(cardinality(p_money_from), 0) > 0 THEN
-        WITH money AS (
-            SELECT l.account_id, sum(l.amount)::bigint AS amount FROM (
-                SELECT unnest(p_money_from) AS account_id, -unnest(p_money_amount) AS amount
-                UNION ALL SELECT unnest(p_money_to), unnest(p_money_amount)) AS l
-            GROUP BY l.account_id HAVING sum(l.amount) <> 0),
-        entries AS (INSERT INTO money_entries (transaction_id, account_id, amount_fen)
-                    SELECT p_transaction, money.account_id, money.amount FROM money)
-        UPDATE accounts AS a SET money_fen = a.money_fen + money.amount FROM money WHERE a.id = money.account_id;
+    IF money_legs > 0 THEN
+        INSERT INTO money_entries (transaction_id, account_id, amount_fen)
+        SELECT p_transaction, m.account_id, m.amount FROM unnest(money_accounts, money_deltas) AS m(account_id, amount)
+        WHERE m.amount <> 0;
+        UPDATE accounts AS a SET money_fen = a.money_fen + m.amount
+        FROM unnest(money_accounts, money_deltas) AS m(account_id, amount)
+        WHERE a.id = m.account_id AND m.amount <> 0;
     END IF;
     PERFORM ledger_audit(p_audit_actor, p_kind, coalesce(p_audit_subject, 'transaction:' || p_transaction),
         coalesce(p_audit_payload, '{}') || ledger_header(p_transaction, p_kind, p_scope, p_key, p_request_hash, p_memo, p_at)
-        || jsonb_build_object(
-            'credits', (SELECT coalesce(jsonb_agg(jsonb_build_array(f, t, q)), '[]') FROM unnest(p_credit_from, p_credit_to,
-                        p_credit_amount) AS l(f, t, q)),
-            'money', (SELECT coalesce(jsonb_agg(jsonb_build_array(f, t, q)), '[]') FROM unnest(p_money_from, p_money_to,
-                      p_money_amount) AS l(f, t, q)),
-            'released', (SELECT coalesce(jsonb_agg(jsonb_build_array(a, q)), '[]') FROM unnest(p_release_account,
-                         p_release_amount) AS l(a, q))),
+        || jsonb_build_object('credits', jsonb_build_object('from', p_credit_from, 'to', p_credit_to,
+                                                            'amount_g', p_credit_amount),
+                              'money', jsonb_build_object('from', p_money_from, 'to', p_money_to,
+                                                          'amount_fen', p_money_amount),
+                              'released', jsonb_build_object('account', p_release_account,
+                                                             'amount_fen', p_release_amount)),
         p_at);
 END $$;
 
@@ -319,12 +360,14 @@ CREATE FUNCTION market_order(
     p_scope text, p_key text, p_request_hash text, p_actor_id integer,
     p_buyer bigint, p_quantity bigint, p_max_price bigint, p_listing bigint, p_all_or_none boolean,
     p_retire_to bigint, p_fees bigint, p_fee_bp integer, p_audit_actor text, p_at timestamptz DEFAULT clock_timestamp())
-RETURNS TABLE (order_id bigint, replayed boolean)
+RETURNS TABLE (order_id bigint, replayed boolean, transaction_id bigint, filled_g bigint, cost_fen bigint,
+               fee_fen bigint)
 LANGUAGE plpgsql AS $$
 DECLARE
     tx bigint;
     again boolean;
     named record;
+    candidates refcursor;
     listing record;
     filled bigint := 0;
     q bigint;
@@ -339,6 +382,7 @@ DECLARE
     fees bigint[] := '{}';
     total_cost bigint := 0;
     total_fee bigint := 0;
+    fee_leg boolean;
     new_order bigint;
 BEGIN
     IF p_quantity IS NULL OR p_quantity <= 0 OR p_max_price IS NULL OR p_max_price <= 0 THEN
@@ -356,20 +400,33 @@ BEGIN
     SELECT c.transaction_id, c.replayed INTO tx, again
     FROM ledger_claim('trade', p_scope, p_key, p_request_hash, p_actor_id, NULL, p_at) AS c;
     IF again THEN
-        RETURN QUERY SELECT o.id, true FROM market_orders AS o WHERE o.transaction_id = tx;
+        RETURN QUERY SELECT o.id, true, o.transaction_id, o.filled_g, o.cost_fen, o.fee_fen
+                     FROM market_orders AS o WHERE o.transaction_id = tx;
         RETURN;
     END IF;
 
-    FOR listing IN
-        SELECT l.id, l.escrow_account_id, l.seller_account_id, l.remaining_g, l.price_fen_per_t, l.min_lot_g
-        FROM market_listings AS l JOIN accounts AS s ON s.id = l.seller_account_id
-        WHERE l.status = 'open' AND l.price_fen_per_t <= p_max_price
-          AND (l.expires_at IS NULL OR l.expires_at > p_at)
-          AND (p_listing IS NULL OR l.id = p_listing)
-          AND l.seller_account_id <> p_buyer AND s.frozen_at IS NULL
-        ORDER BY l.price_fen_per_t, l.id
-        FOR UPDATE OF l
+    -- The named listing (its primary key), or the book in price-then-time order (its partial index),
+    -- each row locked as the loop reaches it.
+    IF p_listing IS NOT NULL THEN
+        OPEN candidates FOR
+            SELECT l.id, l.escrow_account_id, l.seller_account_id, l.remaining_g, l.price_fen_per_t, l.min_lot_g
+            FROM market_listings AS l JOIN accounts AS s ON s.id = l.seller_account_id
+            WHERE l.id = p_listing AND l.status = 'open' AND l.price_fen_per_t <= p_max_price
+              AND (l.expires_at IS NULL OR l.expires_at > p_at) AND s.frozen_at IS NULL
+            FOR UPDATE OF l;
+    ELSE
+        OPEN candidates FOR
+            SELECT l.id, l.escrow_account_id, l.seller_account_id, l.remaining_g, l.price_fen_per_t, l.min_lot_g
+            FROM market_listings AS l JOIN accounts AS s ON s.id = l.seller_account_id
+            WHERE l.status = 'open' AND l.price_fen_per_t <= p_max_price
+              AND (l.expires_at IS NULL OR l.expires_at > p_at)
+              AND l.seller_account_id <> p_buyer AND s.frozen_at IS NULL
+            ORDER BY l.price_fen_per_t, l.id
+            FOR UPDATE OF l;
+    END IF;
     LOOP
+        FETCH candidates INTO listing;
+        EXIT WHEN NOT FOUND;
         q := least(p_quantity - filled, listing.remaining_g);
         CONTINUE WHEN q < listing.min_lot_g AND q < listing.remaining_g;
         cost := ceil(q::numeric * listing.price_fen_per_t / 1000000)::bigint;
@@ -386,19 +443,21 @@ BEGIN
         total_fee := total_fee + fee;
         EXIT WHEN filled = p_quantity;
     END LOOP;
+    CLOSE candidates;
     IF filled = 0 OR (p_all_or_none AND filled < p_quantity) THEN
         PERFORM ledger_refuse('no_fill', jsonb_build_object('fillable_g', filled, 'quantity_g', p_quantity));
     END IF;
 
+    fee_leg := total_fee > 0;
     PERFORM 1 FROM ledger_settle(
         tx, 'trade', p_scope, p_key, p_request_hash, NULL,
         escrows, array_fill(coalesce(p_retire_to, p_buyer), ARRAY[cardinality(escrows)]), quantities,
         array_fill(CASE WHEN p_retire_to IS NULL THEN 'active' ELSE 'retired' END, ARRAY[cardinality(escrows)]),
-        array_fill(p_buyer, ARRAY[cardinality(sellers)]) || CASE WHEN total_fee > 0 THEN ARRAY[p_buyer] ELSE '{}' END,
-        sellers || CASE WHEN total_fee > 0 THEN ARRAY[p_fees] ELSE '{}' END,
-        costs || CASE WHEN total_fee > 0 THEN ARRAY[total_fee] ELSE '{}' END,
+        array_fill(p_buyer, ARRAY[cardinality(sellers) + fee_leg::integer]),
+        sellers || CASE WHEN fee_leg THEN ARRAY[p_fees] ELSE '{}' END,
+        costs || CASE WHEN fee_leg THEN ARRAY[total_fee] ELSE '{}' END,
         NULL, NULL, p_audit_actor, NULL,
-        jsonb_build_object('buyer', p_buyer, 'listings', to_jsonb(listings), 'filled_g', filled,
+        jsonb_build_object('buyer', p_buyer, 'listings', listings, 'filled_g', filled,
                            'cost_fen', total_cost, 'fee_fen', total_fee, 'retired', p_retire_to IS NOT NULL),
         p_at);
 
@@ -415,5 +474,5 @@ BEGIN
     INSERT INTO market_fills (order_id, listing_id, quantity_g, price_fen_per_t, amount_fen, fee_fen, created_at)
     SELECT new_order, f.listing, f.q, f.price, f.cost, f.fee, p_at
     FROM unnest(listings, quantities, prices, costs, fees) AS f(listing, q, price, cost, fee);
-    RETURN QUERY SELECT new_order, false;
+    RETURN QUERY SELECT new_order, false, tx, filled, total_cost, total_fee;
 END $$;
