@@ -6,6 +6,7 @@ from flask import Flask, request
 from api import openapi
 from api.after_commit import discard_after_commit, run_after_commit
 from api.id_ranges import register_id_converters
+from api.identity import refresh_cookie
 from api.json_limits import refuse_unreasonable_json
 from api.locales import init_translations
 from api.problems import ProblemApi, problem_response, register_problem_handlers
@@ -20,6 +21,9 @@ SECURITY_SCHEMES = {
                         "description": "Unix seconds; requests more than 5 minutes off are refused"},
     "sourceSignature": {"type": "apiKey", "in": "header", "name": "X-Signature",
                         "description": 'hex HMAC-SHA256(secret, timestamp + "." + raw body)'},
+    "refreshCookie": {"type": "apiKey", "in": "cookie", "name": refresh_cookie.COOKIE_NAME,
+                      "description": "The refresh token as an httpOnly cookie (sign in with X-Refresh-Cookie: 1); "
+                                     "read by POST /api/v1/auth/refresh only, and only with that header"},
 }
 
 
@@ -34,6 +38,7 @@ def create_app(environ: dict | None = None, **overrides) -> Flask:
     _register_models()
     db.init_app(app)
     migrate.init_app(app, db, directory=str(INSTANCE_DIR.parent / "migrations"))
+    refresh_cookie.configure(app)
     jwt.init_app(app)
     limiter.init_app(app)
     redis_store.init_app(app)
