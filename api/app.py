@@ -6,6 +6,7 @@ from flask import Flask, request
 from api import openapi
 from api.after_commit import discard_after_commit, run_after_commit
 from api.id_ranges import register_id_converters
+from api.identity import refresh_cookie
 from api.json_limits import refuse_unreasonable_json
 from api.locales import init_translations
 from api.problems import ProblemApi, problem_response, register_problem_handlers
@@ -20,6 +21,9 @@ SECURITY_SCHEMES = {
                         "description": "Unix seconds; requests more than 5 minutes off are refused"},
     "sourceSignature": {"type": "apiKey", "in": "header", "name": "X-Signature",
                         "description": 'hex HMAC-SHA256(secret, timestamp + "." + raw body)'},
+    "refreshCookie": {"type": "apiKey", "in": "cookie", "name": refresh_cookie.COOKIE_NAME,
+                      "description": "The refresh token as an httpOnly cookie (sign in with X-Refresh-Cookie: 1); "
+                                     "read by POST /api/v1/auth/refresh only, and only with that header"},
 }
 
 
@@ -34,6 +38,7 @@ def create_app(environ: dict | None = None, **overrides) -> Flask:
     _register_models()
     db.init_app(app)
     migrate.init_app(app, db, directory=str(INSTANCE_DIR.parent / "migrations"))
+    refresh_cookie.configure(app)
     jwt.init_app(app)
     limiter.init_app(app)
     redis_store.init_app(app)
@@ -69,7 +74,7 @@ def _register_models() -> None:
 
 
 def _register_blueprints(app: Flask, api: ProblemApi) -> None:
-    from api import docs_assets, health, scanner
+    from api import docs_assets, health, resident_app, scanner
     from api.bureau.methodologies import blp as methodologies_blp
     from api.bureau.quantification import blp as bureau_blp
     from api.console.blueprint import init_console
@@ -91,6 +96,7 @@ def _register_blueprints(app: Flask, api: ProblemApi) -> None:
     init_console(app)
     app.register_blueprint(docs_assets.blp)
     app.register_blueprint(scanner.blp)
+    app.register_blueprint(resident_app.blp)
 
 
 def _refuse_nul_bytes(app: Flask) -> None:

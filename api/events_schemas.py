@@ -132,6 +132,8 @@ class EventSchema(ma.Schema):
 class AcceptedEventSchema(ma.Schema):
     id = ma.fields.Integer()
     status = ma.fields.String()
+    duplicate = ma.fields.Boolean(metadata={
+        "description": "true when this external_id was recorded before: the answer is that event, as it stands"})
 
 
 class EventPageSchema(ma.Schema):

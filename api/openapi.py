@@ -7,8 +7,9 @@ public hooks:
 - errors: flask-smorest's reusable error responses (one per HTTP status, and the default every
   operation refers to) are sent as application/problem+json, so they are declared so;
 - request headers: Accept-Language on every operation; Idempotency-Key on the operations whose
-  view is wrapped by `api.idempotency.idempotent`, read off the view itself so the document
-  cannot drift from what the server honours;
+  view is wrapped by `api.idempotency.idempotent`, and X-Refresh-Cookie on those marked by
+  `api.identity.refresh_cookie`, read off the view itself so the document cannot drift from
+  what the server honours;
 - nullable nested objects: `Nested(..., allow_none=True)` as `allOf: [$ref]` with
   `nullable: true` rather than apispec's OpenAPI 3.0 rendering, an `anyOf` with an untyped
   object beside the reference, which generators turn into a union (the field loses its type).
@@ -22,6 +23,7 @@ from apispec import BasePlugin
 from apispec.ext.marshmallow import MarshmallowPlugin
 
 from api.idempotency import MAX_KEY_LENGTH
+from api.identity import refresh_cookie
 from api.locales import BABEL_LOCALES, DEFAULT_LANGUAGE
 from api.problems import PROBLEM_JSON, ProblemSchema
 
@@ -36,6 +38,7 @@ DESCRIPTION = (
 LANGUAGE_SCHEMA = "Language"
 ACCEPT_LANGUAGE = "AcceptLanguage"
 IDEMPOTENCY_KEY = "IdempotencyKey"
+REFRESH_COOKIE = "RefreshCookie"
 
 # Response bodies that are not JSON: bytes for images, text for SVG and CSV.
 BINARY = {"type": "string", "format": "binary"}
@@ -74,6 +77,14 @@ def declare_conventions(api) -> None:
                         "(header Idempotent-Replayed: true); the same key with another body is 422 "
                         "idempotency_key_reused. Keys are the signed-in user's own; send a new key per request."),
     })
+    api.spec.components.parameter(REFRESH_COOKIE, "header", {
+        "name": refresh_cookie.HEADER, "required": False, "schema": {"type": "string", "enum": ["1"]},
+        "description": ("For browser clients: with 1, sign-up and sign-in set the refresh token as an httpOnly, "
+                        f"SameSite=Strict cookie for Path={refresh_cookie.COOKIE_PATH} instead of returning it, "
+                        "and refresh reads that cookie when no bearer token is sent. Nothing else reads the cookie; "
+                        "refresh reads it only with this header (no other site can send it without a CORS "
+                        "preflight, which is never granted)."),
+    })
 
 
 class ProblemJsonErrors(BasePlugin):
@@ -88,7 +99,7 @@ class ProblemJsonErrors(BasePlugin):
 
 
 class ConventionHeaders(BasePlugin):
-    """Accept-Language on every operation; Idempotency-Key where the view honours it."""
+    """Accept-Language on every operation; Idempotency-Key and X-Refresh-Cookie where the view honours them."""
 
     def __init__(self, app):
         super().__init__()
@@ -98,8 +109,11 @@ class ConventionHeaders(BasePlugin):
         view_class = getattr(self.app.view_functions.get(rule.endpoint), "view_class", None) if rule else None
         for method, operation in operations.items():
             parameters = operation.setdefault("parameters", [])
-            if getattr(getattr(view_class, method, None), "honours_idempotency_key", False):
+            view = getattr(view_class, method, None)
+            if getattr(view, "honours_idempotency_key", False):
                 parameters.append(IDEMPOTENCY_KEY)
+            if getattr(view, "honours_refresh_cookie", False):
+                parameters.append(REFRESH_COOKIE)
             parameters.append(ACCEPT_LANGUAGE)
 
 

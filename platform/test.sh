@@ -7,9 +7,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 platform/setup.sh test
 # The browser tests (playwright) drive Debian's Chromium; installing it needs root (else they skip).
-if [ ! -x /usr/bin/chromium ] && [ "$(id -u)" = 0 ]; then
-  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
-    || echo "could not install chromium: the browser tests will skip (fail under CI)" >&2
+# A Chinese font too, so the screenshots they keep in test-artifacts/ are legible (tests pass without).
+missing=()
+[ -x /usr/bin/chromium ] || missing+=(chromium)
+if ! command -v fc-list >/dev/null || [ -z "$(fc-list :lang=zh 2>/dev/null)" ]; then missing+=(fonts-wqy-microhei); fi
+if [ ${#missing[@]} -gt 0 ] && [ "$(id -u)" = 0 ]; then
+  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null) \
+    || echo "could not install ${missing[*]}: without chromium the browser tests skip (fail under CI)" >&2
 fi
 
 export TEST_DATABASE_URL="${TEST_DATABASE_URL:-postgresql://postgres@127.0.0.1:5432/postgres}"

@@ -22,7 +22,8 @@ from accounting.ledger.accounts import ensure_system_accounts, forget_cached_ids
 from accounting.quantification.methodologies import forget_kept_versions, seed_default_methodologies
 from api.after_commit import forget_coalesced_windows
 from config.settings import as_role
-from tests.support import RESIDENT_PASSWORD, ApiClient, SourceClient
+from tests.browser_support import launch, start_playwright
+from tests.support import RESIDENT_PASSWORD, ApiClient, SourceClient, served
 
 ADMIN_URL = os.environ.get("TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379")
@@ -171,6 +172,26 @@ def quantification_deferred(app):
 @pytest.fixture
 def api(app):
     return ApiClient(app)
+
+
+@pytest.fixture(scope="module")
+def live_url(app):
+    """The app (bound to this run's PostgreSQL database) on a free loopback port, over real HTTP."""
+    with served(app) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def playwright():
+    """Playwright's driver for Debian's Chromium (tests/browser_support.py); a skip without them."""
+    yield from start_playwright()
+
+
+@pytest.fixture(scope="module")
+def browser(playwright):
+    browser = launch(playwright)
+    yield browser
+    browser.close()
 
 
 @pytest.fixture

@@ -8,7 +8,6 @@ executable_path (platform/test.sh installs both; `playwright install` cannot dow
 """
 import csv
 import io
-import os
 
 import pytest
 from sqlalchemy import select
@@ -18,48 +17,9 @@ from accounting.ledger.models import Account, AuditRecord
 from accounting.record.models import GreenEvent
 from config.extensions import db
 from tests.console_support import AUDITOR_PHONE, PASSWORD, assert_registry_verifies, load, metro_day, staff
-from tests.support import RESIDENT_PASSWORD, served
+from tests.support import RESIDENT_PASSWORD
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
-INSTALL = ("apt-get update && apt-get install -y chromium, and .venv/bin/pip install -e '.[test]' "
-           "(platform/test.sh does both)")
-IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 WAIT_MS = 15_000
-
-
-def _missing(what: str):
-    message = f"{what}; the console browser tests need it: {INSTALL}"
-    if IN_CI:
-        pytest.fail(message, pytrace=False)
-    pytest.skip(message)
-
-
-@pytest.fixture(scope="module")
-def playwright():
-    if not os.path.exists(CHROMIUM):
-        _missing(f"{CHROMIUM} is missing")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        _missing("the Python playwright package is not installed")
-    with sync_playwright() as driver:
-        yield driver
-
-
-@pytest.fixture(scope="module")
-def browser(playwright):
-    browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-    yield browser
-    browser.close()
-
-
-@pytest.fixture(scope="module")
-def live_url(app):
-    """The app (bound to this run's PostgreSQL database) on a free loopback port."""
-    with served(app) as url:
-        yield url
 
 
 @pytest.fixture

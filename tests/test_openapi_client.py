@@ -27,7 +27,7 @@ from config.extensions import db
 from merchants.qr_tokens import read_token
 from tests.coupons_support import create_campaign, open_shop
 from tests.registry_support import BASE_DAY, issue
-from tests.support import RESIDENT_PASSWORD, ago, next_phone, served
+from tests.support import RESIDENT_PASSWORD, ago, next_phone
 
 ROOT = Path(__file__).resolve().parent.parent
 GENERATOR_SETTINGS = ROOT / "openapi-python-client.yaml"
@@ -43,12 +43,6 @@ def _run(*command: str | Path) -> str:
     output = done.stdout + done.stderr
     assert done.returncode == 0, f"{command[:4]} failed:\n{output}"
     return output
-
-
-@pytest.fixture(scope="module")
-def live_url(app):
-    with served(app) as url:
-        yield url
 
 
 @pytest.fixture(scope="module")

@@ -212,3 +212,15 @@ def test_concurrent_requests_with_one_key_record_one_event(app, api):
         assert sum("Idempotent-Replayed" not in a.headers for a in answers) == 1
         assert event_count(app, resident) == round_ + 1
     assert scalar(app, "SELECT count(*) FROM idempotency_records") == 3
+
+
+def test_a_trip_sent_again_with_its_external_id_answers_that_event_as_a_duplicate(app, api):
+    resident = api.register()
+    body = trip_body() | {"external_id": "phone-trip-7"}
+    first = api.http.post(TRIPS, json=body, headers=resident.auth())
+    again = api.http.post(TRIPS, json=body, headers=resident.auth())
+    assert first.status_code == again.status_code == 202
+    assert first.get_json() == {"id": first.get_json()["id"], "status": "received", "duplicate": False}
+    # Quantified in-process after the first commit: the second answer shows the event as it stands.
+    assert again.get_json() == {"id": first.get_json()["id"], "status": "quantified", "duplicate": True}
+    assert event_count(app, resident) == 1

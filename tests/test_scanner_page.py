@@ -4,61 +4,15 @@ The app is served by a real HTTP server in a thread (Playwright's sync API runs 
 the browser is Debian's Chromium, driven by the Python `playwright` package (platform/test.sh
 installs both; nothing is downloaded here).
 """
-import os
-import threading
-
 import pytest
 from PIL import Image
-from werkzeug.serving import make_server
 
+from tests.browser_support import launch
 from tests.coupons_support import STAFF_PASSWORD, claim, create_campaign, open_shop, residents_with_credits
 from tests.support import RESIDENT_PASSWORD
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
-INSTALL = ("apt-get update && apt-get install -y chromium, and .venv/bin/pip install -e '.[test]' "
-           "(platform/test.sh does both)")
-IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 CASHIER_PHONE = "13755500001"
 WAIT_MS = 10_000
-
-
-def _missing(what: str):
-    message = f"{what}; the scanner page test needs it: {INSTALL}"
-    if IN_CI:
-        pytest.fail(message, pytrace=False)
-    pytest.skip(message)
-
-
-@pytest.fixture(scope="module")
-def playwright():
-    if not os.path.exists(CHROMIUM):
-        _missing(f"{CHROMIUM} is missing")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        _missing("the Python playwright package is not installed")
-    with sync_playwright() as driver:
-        yield driver
-
-
-@pytest.fixture(scope="module")
-def browser(playwright):
-    browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-    yield browser
-    browser.close()
-
-
-@pytest.fixture(scope="module")
-def live_url(app):
-    """The app (bound to this run's PostgreSQL database) on a free loopback port."""
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-    thread.join(timeout=5)
 
 
 @pytest.fixture
@@ -178,7 +132,7 @@ def test_the_camera_reads_a_code_continuously(playwright, live_url, coupon, tmp_
     video = _y4m(coupon["png"], tmp_path / "camera.y4m")
     camera = [f"--use-file-for-fake-video-capture={video}", "--use-fake-device-for-media-stream",
               "--use-fake-ui-for-media-stream"]
-    browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS + camera)
+    browser = launch(playwright, camera)
     try:
         page = _page(browser, live_url)
         _sign_in(page, CASHIER_PHONE, STAFF_PASSWORD)

@@ -57,7 +57,7 @@ class Trips(MethodView):
                                                window_of=methodologies.claim_windows(now))
         if created:
             enqueue_after_commit(quantify_received, coalesce_seconds=QUANTIFY_WINDOW_SECONDS)
-        return event
+        return event | {"duplicate": not created}
 
 
 @blp.route("/me/events")
