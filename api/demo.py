@@ -1,5 +1,7 @@
 """Demo data for a first look (`flask demo seed`): residents with a week of green actions,
-issued credits, data sources, an auditor, and a merchant with a coupon campaign."""
+issued credits, data sources, an auditor, a merchant with a coupon campaign, and the market: an
+enterprise with money, residents' donations to the pool, and the pool's credits listed and
+auctioned."""
 import random
 from datetime import timedelta
 
@@ -8,7 +10,12 @@ from sqlalchemy import select
 
 from accounting.business_day import SHANGHAI
 from accounting.issuance.tasks import run_issuance_day
+from accounting.ledger.accounts import system_account_id
+from accounting.ledger.donations import donate
+from accounting.ledger.idempotency import internal
+from accounting.ledger.models import Account
 from accounting.ledger.tasks import seal_audit_log
+from accounting.market import auctions, enterprises, listings, money
 from accounting.quantification.methodologies import claim_windows
 from accounting.quantification.tasks import quantify_received
 from accounting.record import sources as source_service
@@ -27,7 +34,9 @@ DEMO_RESIDENTS = [
 ]
 DEMO_SOURCES = [("BZBUS", "transit", "滨州公交"), ("BZBIKE", "bikeshare", "滨州共享单车"),
                 ("BZRECYCLE", "recycling", "滨州再生资源回收")]
-AUDITOR_PHONE, CASHIER_PHONE = "13900000001", "13700000001"
+AUDITOR_PHONE, CASHIER_PHONE, ENTERPRISE_PHONE = "13900000001", "13700000001", "13600000001"
+# Wuhan sold pooled 碳普惠 credits at about 43.5 元 a tonne (MARKET.md).
+DEMO_PRICE_FEN_PER_T = 4_350
 
 
 def seed_demo() -> str | None:
@@ -51,13 +60,16 @@ def seed_demo() -> str | None:
     quantified = quantify_received()  # in-process, as the worker and the daily beat would
     today = now.astimezone(SHANGHAI).date()
     issued = [run_issuance_day(today - timedelta(days=back)) for back in range(7, 0, -1)]
+    _demo_market(auditor.id)
+    db.session.commit()
     seal_audit_log()
     lines = [f"demo data seeded ({quantified} green actions quantified, "
              f"{sum(len(day['issued']) for day in issued)} batches issued); "
              f"every demo user's password is {DEMO_PASSWORD}"]
     lines += [f"  resident {name}: phone {phone}" for phone, name, _ in DEMO_RESIDENTS]
     lines += [f"  auditor: phone {AUDITOR_PHONE}",
-              f"  cashier of 黄河路面馆: phone {CASHIER_PHONE} (scanner: /scanner)"]
+              f"  cashier of 黄河路面馆: phone {CASHIER_PHONE} (scanner: /scanner)",
+              f"  staff of 滨州绿色化工有限公司 (buys on the market): phone {ENTERPRISE_PHONE}"]
     return "\n".join(lines)
 
 
@@ -71,6 +83,29 @@ def _demo_merchant(auditor_id: int, now) -> None:
         "face_value_fen": 500, "price_g": 1000, "stock": 100, "per_resident_limit": 2,
         "valid_from": now - timedelta(hours=1), "valid_until": now + timedelta(days=30),
     }, actor_id=cashier.id, publish=True)
+
+
+def _demo_market(auditor_id: int) -> None:
+    """An approved enterprise with 10,000 元; each demo resident gives half its credits to the pool;
+    the bureau lists half the pool at 43.5 元/t and auctions the rest, closing in a day."""
+    staff = create_staff_user("enterprise_staff", ENTERPRISE_PHONE, DEMO_PASSWORD, "化工公司采购")
+    firm = enterprises.apply("滨州绿色化工有限公司", "91371600MA3DEMA02A", "滨州经济技术开发区", staff.id)
+    staff.enterprise_id = firm.id
+    enterprises.approve(firm.id, auditor_id, "demo")
+    money.deposit(db.session.get(Account, firm.account_id), 1_000_000, "DEMO-BANK-0001", auditor_id)
+    for phone, _, _ in DEMO_RESIDENTS:
+        account = db.session.scalar(select(Account).join(User, User.holder_id == Account.holder_id)
+                                    .where(User.phone == phone))
+        if account.balance_g >= 2:
+            donate(account.id, account.balance_g // 2, internal("demo-donation", phone), actor_id=None)
+    pool = system_account_id("pool")
+    held = db.session.get(Account, pool).balance_g
+    now = utcnow()
+    if held >= 2:
+        listings.open_listing(pool, held // 2, DEMO_PRICE_FEN_PER_T, 1, None, internal("demo-listing", "pool"),
+                              actor_id=auditor_id, now=now)
+        auctions.create(held - held // 2, 4_000, None, now + timedelta(days=1), internal("demo-auction", "pool"),
+                        actor_id=auditor_id, now=now)
 
 
 def _demo_events(source, account_number, rng, now):
