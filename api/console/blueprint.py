@@ -57,6 +57,21 @@ def local_time(moment) -> str:
     return moment.astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M") if moment else "—"
 
 
+@bp.app_template_filter("yuan")
+def yuan(fen) -> str:
+    """An amount in fen as yuan with two decimals and thousands separators (1234567 → 12,345.67)."""
+    if fen is None:
+        return "—"
+    sign = "-" if fen < 0 else ""
+    whole, cents = divmod(abs(int(fen)), 100)
+    return f"{sign}{whole:,}.{cents:02d}"
+
+
+@bp.app_template_filter("thousands")
+def thousands(number) -> str:
+    return "—" if number is None else f"{int(number):,}"
+
+
 @bp.app_context_processor
 def console_helpers():
     return {"csrf_token": generate_csrf, "lang": session.get("lang", "zh-CN")}
@@ -87,16 +102,17 @@ def console_login_required(view):
     return wrapper
 
 
-def act(action, success: str, back: str):
-    """Run an action for a form; on refusal roll back and show why, in the auditor's language."""
+def act(action, success, back: str):
+    """Run an action for a form; on refusal roll back and show why, in the auditor's language.
+    `success` is the message, or a function making it from what the action answered."""
     try:
-        action()
+        done = action()
     except DomainError as error:
         db.session.rollback()
         title, detail = title_and_detail(error.code, {k: v for k, v in error.params.items() if k != "errors"})
         flash(f"{title}: {detail}", "error")
         return redirect(back)
-    flash(success, "ok")
+    flash(success(done) if callable(success) else success, "ok")
     return redirect(back)
 
 
@@ -141,4 +157,10 @@ def switch_language(code):
     return redirect(request.referrer or url_for("console.dashboard"))
 
 
-from api.console import pages_dashboard, pages_queues, pages_registry, pages_trace  # noqa: E402,F401  (routes)
+from api.console import (  # noqa: E402,F401  (routes)
+    pages_dashboard,
+    pages_market,
+    pages_queues,
+    pages_registry,
+    pages_trace,
+)

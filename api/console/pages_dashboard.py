@@ -8,6 +8,7 @@ from accounting.business_day import SHANGHAI
 from accounting.issuance.models import IssuanceBatch
 from accounting.ledger.accounts import SYSTEM_NUMBERS
 from accounting.ledger.models import Account, AuditRecord, JournalEntry, JournalTransaction
+from accounting.market.models import Auction, Enterprise, Withdrawal
 from accounting.quantification import reports
 from accounting.quantification.models import MethodologyVersion, ReviewFlag
 from api.console.blueprint import bp, console_login_required
@@ -39,6 +40,10 @@ def waiting() -> dict:
         "methodologies": count(select(MethodologyVersion.id).where(MethodologyVersion.status == "filed")),
         "merchants": count(select(Merchant.id).where(Merchant.status == "pending")),
         "flags": count(select(ReviewFlag.id).where(ReviewFlag.resolved_at.is_(None))),
+        "enterprises": count(select(Enterprise.id).where(Enterprise.status == "pending")),
+        "withdrawals": count(select(Withdrawal.id).where(Withdrawal.status == "pending")),
+        # Closed but not cleared: beat clears them; one still here could not clear (a frozen winner).
+        "auctions": count(select(Auction.id).where(Auction.cleared_at.is_(None), Auction.closes_at <= utcnow())),
     }
 
 

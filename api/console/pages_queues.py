@@ -1,4 +1,4 @@
-"""What waits for an auditor: methodology versions, issuance batches, merchant applications."""
+"""What waits for an auditor: methodology versions, issuance batches, merchant and enterprise applications."""
 from flask import abort, g, redirect, render_template, url_for
 from flask_babel import gettext as _
 from sqlalchemy import select
@@ -7,11 +7,14 @@ from accounting.issuance import batches as issuance
 from accounting.issuance.models import BatchLine, IssuanceBatch
 from accounting.issuance.tasks import issue_approved_batch
 from accounting.ledger.models import Account
+from accounting.market import enterprises, money
+from accounting.market.models import Enterprise
 from accounting.quantification import methodologies
 from accounting.quantification.models import MethodologyVersion
 from accounting.record.models import GreenEvent
 from api.after_commit import enqueue_after_commit
 from api.console.blueprint import act, bp, console_login_required, reason_from_form
+from api.identity.models import User
 from config.extensions import db
 from merchants import applications
 from merchants.models import Merchant
@@ -27,6 +30,8 @@ def queues():
         batches=list(db.session.scalars(select(IssuanceBatch).where(IssuanceBatch.status == "proposed")
                                         .order_by(IssuanceBatch.id))),
         merchants=list(db.session.scalars(select(Merchant).where(Merchant.status == "pending").order_by(Merchant.id))),
+        enterprises=list(db.session.scalars(select(Enterprise).where(Enterprise.status == "pending")
+                                            .order_by(Enterprise.id))),
     )
 
 
@@ -115,3 +120,25 @@ def decide_merchant(merchant_id, decision):
     status = {"reject": "rejected", "suspend": "suspended"}[decision]
     return act(lambda: applications.decide_against(merchant_id, g.console_user.id, status, reason),
                _("Done."), back)
+
+
+@bp.get("/enterprises/<integer_id:enterprise_id>")
+@console_login_required
+def enterprise(enterprise_id):
+    found = db.session.get(Enterprise, enterprise_id) or abort(404)
+    return render_template("console/enterprise.html", enterprise=found,
+                           wallet=money.wallet(found.account_id) if found.account_id else None,
+                           staff=list(db.session.scalars(select(User).where(User.enterprise_id == found.id)
+                                                         .order_by(User.id))))
+
+
+@bp.post("/enterprises/<integer_id:enterprise_id>/<string:decision>")
+@console_login_required
+def decide_enterprise(enterprise_id, decision):
+    reason = reason_from_form()
+    back = url_for("console.enterprise", enterprise_id=enterprise_id)
+    if reason is None or decision not in ("approve", "reject"):
+        return redirect(back)
+    if decision == "approve":
+        return act(lambda: enterprises.approve(enterprise_id, g.console_user.id, reason), _("Approved."), back)
+    return act(lambda: enterprises.reject(enterprise_id, g.console_user.id, reason), _("Rejected."), back)

@@ -11,6 +11,7 @@ from accounting.issuance.models import IssuanceBatch
 from accounting.ledger import accounts, history, serials
 from accounting.ledger.idempotency import Idempotency
 from accounting.ledger.models import Account, Holder
+from accounting.market.models import Enterprise
 from accounting.record.models import GreenEvent
 from api.console.blueprint import act, bp, console_login_required, reason_from_form
 from api.identity.models import User
@@ -68,8 +69,9 @@ def account(number):
     user = db.session.scalar(select(User).where(User.holder_id == found.holder_id)) if found.holder_id else None
     merchant = db.session.scalar(select(Merchant).where(
         or_(Merchant.account_id == found.id, Merchant.escrow_account_id == found.id)))
+    enterprise = db.session.scalar(select(Enterprise).where(Enterprise.account_id == found.id))
     return render_template(
-        "console/account.html", account=found, holder=holder, user=user, merchant=merchant,
+        "console/account.html", account=found, holder=holder, user=user, merchant=merchant, enterprise=enterprise,
         totals=history.account_totals(found.id), movements=history.movements_of(found.id, limit=50),
         events=list(db.session.scalars(select(GreenEvent).where(GreenEvent.account_id == found.id)
                                        .order_by(GreenEvent.id.desc()).limit(50))))
