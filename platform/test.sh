@@ -10,7 +10,7 @@ platform/setup.sh test
 # A Chinese font too, so the screenshots they keep in test-artifacts/ are legible (tests pass without).
 missing=()
 [ -x /usr/bin/chromium ] || missing+=(chromium)
-if ! command -v fc-list >/dev/null || [ -z "$(fc-list :lang=zh 2>/dev/null)" ]; then missing+=(fonts-wqy-microhei); fi
+if ! command -v fc-list >/dev/null || [ -z "$(fc-list :lang=zh 2>/dev/null)" ]; then missing+=(fonts-noto-cjk); fi
 if [ ${#missing[@]} -gt 0 ] && [ "$(id -u)" = 0 ]; then
   (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null) \
     || echo "could not install ${missing[*]}: without chromium the browser tests skip (fail under CI)" >&2
