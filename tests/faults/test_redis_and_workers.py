@@ -7,7 +7,7 @@ from datetime import timedelta
 import psycopg
 from sqlalchemy import func, select, text
 
-from accounting.business_day import shanghai_day
+from accounting.business_day import day_start, shanghai_day
 from accounting.issuance.models import IssuanceBatch
 from accounting.issuance.tasks import sweep_issuance
 from accounting.ledger.models import JournalTransaction
@@ -120,7 +120,8 @@ def test_the_worker_rides_out_a_broker_outage_and_catches_up(fault_app, fault_da
 def test_a_worker_killed_mid_quantification_leaves_its_batch_to_the_sweep(fault_app, fault_database, start_worker):
     api = ApiClient(fault_app)
     resident = api.register()
-    start = ago(hours=5)
+    # Yesterday from 10:00 in Shanghai: all five trips fall on one day, whatever time the test runs.
+    start = day_start(shanghai_day(utcnow()) - timedelta(days=1)) + timedelta(hours=10)
     assert api.trip(resident, mode="bike", distance_m=3000, start=start).status_code == 202
     with fault_app.app_context():
         assert quantify_received() == 1  # the resident's day tally exists now
