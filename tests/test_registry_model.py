@@ -58,7 +58,7 @@ ENTERPRISES = (RESIDENTS + 1, RESIDENTS + 2)
 POOL = "pool"
 AUDITOR = 900
 FEE_BP = 250  # 2.5 %: fees of a few fen round down, so the rounding shows
-MACHINE_SETTINGS = settings(max_examples=25, stateful_step_count=30, deadline=None,
+MACHINE_SETTINGS = settings(max_examples=20, stateful_step_count=30, deadline=None,
                             suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
 
 resident_index = st.integers(0, RESIDENTS - 1)
