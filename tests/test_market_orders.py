@@ -2,11 +2,30 @@
 partial or all-or-none, retirement on purchase, delivery versus payment, cancel and expiry."""
 from datetime import timedelta
 
+from sqlalchemy import select
+
+from accounting.issuance import revocations
+from accounting.ledger.idempotency import internal
+from accounting.ledger.movement import ranges_of
+from accounting.ledger.tasks import seal_audit_log
+from accounting.ledger.verify import verify_registry
+from accounting.market import listings, money, orders
 from accounting.market.models import Listing
 from config.db_types import utcnow
 from config.extensions import db
 from tests.coupons_support import open_shop, staff
-from tests.market_support import fill_pool, fund, give_credits, open_enterprise, wallet
+from tests.market_support import (
+    approved_enterprises,
+    deposit_to,
+    fill_pool,
+    fund,
+    give_credits,
+    issue_to,
+    list_from,
+    open_enterprise,
+    wallet,
+)
+from tests.registry_support import failed
 from tests.support import iso
 
 
@@ -151,3 +170,29 @@ def test_cancel_and_expiry_return_the_remainder(app, api):
     assert api.http.get(f"/api/v1/market/listings/{listing['id']}").get_json()["status"] == "expired"
     assert wallet(api, shop.cashier)["credits_g"] == 1_000 and wallet(api, shop.cashier)["listed_g"] == 0
     verified(app)
+
+
+def test_revoking_credits_on_offer_takes_them_off_the_listing(app):
+    """Fraud found in credits that stand listed: the revocation takes them out of the listing's
+    escrow, and the listing offers only what is left (it used to go on owing them: invariant 10
+    broken, and an order or a cancel reaching them refused as short of credits)."""
+    seller, buyer = approved_enterprises(app, 2)
+    issue_to(app, seller, 300)
+    deposit_to(app, buyer, 10_000)
+    partly, wholly = list_from(app, seller, 200, 1_000_000), list_from(app, seller, 100, 1_000_000)
+    with app.app_context():
+        [first_part] = ranges_of(db.session.get(Listing, partly).opened_in)  # serials 1–200, then 201–300
+        revoked = revocations.revoke_range(first_part.serial_prefix, 151, 300, "fraud", internal("auditor", "r1"),
+                                           actor_id=900)
+        db.session.commit()
+        assert revoked["revoked_g"] == 150 and len(revoked["transactions"]) == 2
+        listed = {found.id: (found.status, found.remaining_g) for found in db.session.scalars(select(Listing))}
+        assert listed == {partly: ("open", 150), wholly: ("cancelled", 0)}
+
+        placed, _ = orders.place(buyer, 100, 1_000_000, internal("order", "o1"), actor_id=None)
+        _, returned = listings.close(partly, "cancelled", internal("cancel", "c1"), actor_id=None, now=utcnow())
+        db.session.commit()
+        assert (placed.filled_g, placed.cost_fen, returned) == (100, 100, 50)
+        assert money.wallet(seller)["credits_g"] == 50 and money.wallet(buyer)["credits_g"] == 100
+        seal_audit_log()
+        assert not failed(verify_registry())

@@ -2,9 +2,10 @@
 
 What holders still have of the range moves to the revocation account, revoked, one movement
 per holder; what was already retired or revoked is reported, not touched (invariant 6).
-Frozen accounts are revoked from too.
+Frozen accounts are revoked from too, and so are credits standing listed on the market: the
+listing then offers only what is left.
 """
-from sqlalchemy import and_, func, literal, select
+from sqlalchemy import and_, func, literal, select, text
 
 from accounting.errors import DomainError, NotFound
 from accounting.issuance.models import IssuanceBatch
@@ -13,7 +14,21 @@ from accounting.ledger.accounts import system_account_id
 from accounting.ledger.idempotency import Idempotency
 from accounting.ledger.models import BLOCK_SERIALS, CreditBlock, JournalTransaction
 from accounting.ledger.movement import Audit, Within, lock_accounts, move, ranges_of
+from config.db_types import utcnow
 from config.extensions import db
+
+# Units revoked out of a listing's escrow are no longer on offer: its remainder shrinks (one left
+# with nothing closes, cancelled), so the escrow still holds what the listing owes (invariant 10)
+# and orders and a cancel never reach for units that are gone. SQL on the market's table: the
+# market sits above issuance and is not imported here. An account that is no open listing's
+# escrow matches no row.
+LOCK_LISTINGS = text("SELECT id FROM market_listings WHERE escrow_account_id = ANY(:escrows) AND status = 'open' "
+                     "ORDER BY price_fen_per_t, id FOR UPDATE")
+SHRINK_LISTING = text("""
+    UPDATE market_listings SET remaining_g = remaining_g - :revoked,
+        status = CASE WHEN remaining_g = :revoked THEN 'cancelled' ELSE status END,
+        closed_at = CASE WHEN remaining_g = :revoked THEN :now ELSE closed_at END
+    WHERE escrow_account_id = :escrow AND status = 'open'""")
 
 
 def revoke_range(serial_prefix: str, first: int, last: int, reason: str, idempotency: Idempotency, *,
@@ -40,6 +55,8 @@ def revoke_range(serial_prefix: str, first: int, last: int, reason: str, idempot
         holders = {p.account_id for p in pieces if p.status == "active"}
         if holders <= locked:
             break
+        # Listings before accounts, cheapest then oldest: the order an order locks them in.
+        db.session.execute(LOCK_LISTINGS, {"escrows": sorted(holders - locked)})
         locked |= holders
         lock_accounts(locked | {revocation_id})
     not_moved = _final_units(pieces, first, last)
@@ -52,6 +69,7 @@ def revoke_range(serial_prefix: str, first: int, last: int, reason: str, idempot
                                  payload={"reason": reason}))
         revoked += moved.amount_g
         transactions.append(moved.transaction_id)
+        db.session.execute(SHRINK_LISTING, {"escrow": account_id, "revoked": moved.amount_g, "now": utcnow()})
     return {"batch": batch.serial_prefix, "first": first, "last": last, "revoked_g": revoked,
             "not_moved_g": not_moved, "transactions": transactions}
 
