@@ -53,7 +53,7 @@ TABLES = (
     Table("profile", ("user_id", "phone", "display_name", "role", "registered_at", "last_login_at", "account_number",
                       "district", "balance_g", "pending_g", "frozen_at"), """
         SELECT u.id, u.phone, u.display_name, u.role, u.created_at, u.last_login_at, a.number, h.district,
-               a.balance_g, (SELECT coalesce(sum(e.reduction_g), 0) FROM green_events AS e
+               a.balance_g, (SELECT coalesce(sum(e.reduction_g), 0)::bigint FROM green_events AS e
                              WHERE e.account_id = a.id AND e.status IN ('quantified', 'capped')), a.frozen_at
         FROM users AS u JOIN holders AS h ON h.id = u.holder_id JOIN accounts AS a ON a.holder_id = h.id
         WHERE u.id = :user"""),
