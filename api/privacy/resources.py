@@ -114,6 +114,7 @@ class CloseAccount(MethodView):
     @blp.arguments(CloseAccountSchema())
     @blp.response(200, ClosedSchema)
     @blp.alt_response(403, description="Wrong password (nothing changed)", **PROBLEM)
+    @blp.alt_response(429, description="Too many attempts from this address", **PROBLEM)
     @blp.doc(security=SIGNED_IN, operationId="close_my_account")
     def delete(self, args):
         """Close my account (注销账户): the balance donated to the pool or retired as I choose, coupons still
