@@ -281,6 +281,10 @@ def test_credits_move_from_the_app_transfer_retire_with_a_certificate_donate(app
     page.get_by_role("button", name="撤回对 滨州公交 的授权").click()
     expect(page.locator(".card", has_text="滨州公交")).to_contain_text("未授权")
     assert api.http.get("/api/v1/me/sources", headers=alice.auth()).get_json()["items"] == []
+    history = page.locator(".consent-history li")  # GET /me/consents, newest first
+    expect(history).to_have_count(2)
+    expect(history.first).to_contain_text("撤回了对 滨州公交 的授权")
+    expect(history.last).to_contain_text("授权了 滨州公交")
 
     page.goto(f"{live_url}/app/#/transfer")
     page.get_by_label("对方账号").fill(bob.account_number)
