@@ -147,7 +147,8 @@ def main():
               f"events.csv; statuses {statuses}")
         print(f"memory  : gunicorn worker peak RSS {peak_before / 1024:.1f} MiB after a warm-up export, "
               f"{peak_after / 1024:.1f} MiB after {args.runs} more")
-        print(f"COPY    : the resident's events as CSV, median {copy_seconds * 1000:.1f} ms, {copy_bytes / 1024:.0f} KiB")
+        print(f"COPY    : the resident's events as CSV, median {copy_seconds * 1000:.1f} ms, "
+              f"{copy_bytes / 1024:.0f} KiB")
         print(f"ratio   : export / COPY = {seconds / copy_seconds:.1f}x (the export also reads the ledger, consents, "
               f"coupons…, writes everything twice, CSV and JSON, compresses it and crosses HTTP)")
         print(f"machine : {os.cpu_count()} CPUs; 1-min load average {os.getloadavg()[0]:.1f}")

@@ -64,7 +64,8 @@ TABLES = (
         SELECT u.id, u.phone, u.display_name, u.role, {_local('u.created_at')}, {_local('u.last_login_at')}, a.number,
                h.district,
                a.balance_g, (SELECT coalesce(sum(e.reduction_g), 0)::bigint FROM green_events AS e
-                             WHERE e.account_id = a.id AND e.status IN ('quantified', 'capped')), {_local('a.frozen_at')}
+                             WHERE e.account_id = a.id AND e.status IN ('quantified', 'capped')),
+               {_local('a.frozen_at')}
         FROM users AS u JOIN holders AS h ON h.id = u.holder_id JOIN accounts AS a ON a.holder_id = h.id
         WHERE u.id = :user""", single=True),
     Table("consents", ("id", "at", "action", "source_code", "source_name", "scope", "cause"), f"""
@@ -75,8 +76,9 @@ TABLES = (
                      "distance_m", "steps", "weight_g", "station", "received_at", "status", "methodology",
                      "methodology_version", "factor", "reduction_g", "capped_g", "reason", "rationale",
                      "quantified_at", "issuance_batch"), f"""
-        SELECT e.id, d.code, e.external_id, e.kind, e.mode, e.category, {_local('e.started_at')}, {_local('e.ended_at')},
-               e.distance_m, e.steps, e.weight_g, st.code, {_local('e.received_at')}, e.status, m.code, v.version, e.factor, e.reduction_g,
+        SELECT e.id, d.code, e.external_id, e.kind, e.mode, e.category, {_local('e.started_at')},
+               {_local('e.ended_at')}, e.distance_m, e.steps, e.weight_g, st.code, {_local('e.received_at')},
+               e.status, m.code, v.version, e.factor, e.reduction_g,
                e.capped_g, e.reason, e.rationale, {_local('e.quantified_at')}, ib.serial_prefix
         FROM green_events AS e JOIN data_sources AS d ON d.id = e.source_id
         LEFT JOIN stations AS st ON st.id = e.station_id
@@ -92,7 +94,8 @@ TABLES = (
                       "redeemed_at", "released_at", "claim_transaction_id", "redeem_transaction_id",
                       "release_transaction_id"), f"""
         SELECT c.id, c.campaign_id, p.title, mr.name, c.status, c.price_g, {_local('c.claimed_at')},
-               {_local('c.expires_at')}, {_local('c.redeemed_at')}, {_local('c.expired_at')}, c.claim_transaction_id, c.redeem_transaction_id, c.release_transaction_id
+               {_local('c.expires_at')}, {_local('c.redeemed_at')}, {_local('c.expired_at')},
+               c.claim_transaction_id, c.redeem_transaction_id, c.release_transaction_id
         FROM coupons AS c JOIN campaigns AS p ON p.id = c.campaign_id JOIN merchants AS mr ON mr.id = p.merchant_id
         WHERE c.account_id = :account ORDER BY c.id"""),
     Table("transfers", ("transaction_id", "at", "direction", "amount_g", "counterparty_account", "memo", "serials"),
