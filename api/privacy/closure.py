@@ -1,11 +1,12 @@
 """Closing a resident's account (注销账户, PIPL art. 47), in the request's one transaction.
 
-In order, once the password matched and the accounts are locked (all at once, in id order):
-1. coupons still claimed are released, their price back from the merchant's escrow (as at
-   expiry), so it leaves with the balance rather than waiting in an escrow for nobody;
-2. reductions no batch holds yet are forgone (rejected, `account_closed`): no credits come into
+Once the password matched:
+1. reductions no batch holds yet are forgone (rejected, `account_closed`): no credits come into
    being for an account nobody can use; those a batch holds already are issued with it later,
    to the pseudonymised account (frozen: they stay there, traceable);
+2. with the accounts locked (all at once, in id order), coupons still claimed are released,
+   their price back from the merchant's escrow (as at expiry), so it leaves with the balance
+   rather than waiting in an escrow for nobody;
 3. consents are withdrawn (each a `withdraw` in the consent history);
 4. the whole balance is donated to the pool or retired for the beneficiary the resident names;
 5. the account is frozen, the holder and user marked closed: every token of the user is refused
@@ -61,11 +62,13 @@ def close_account(user_id: int, password: str, balance: str, beneficiary: str | 
     if not password_matches(user.password_hash, password):
         raise DomainError("wrong_password")
     account = account_of_holder(user.holder_id)
+    # Locks in the order the rest of the platform takes them: coupons before accounts (as a redemption
+    # or an expiry), events before accounts (as an issuance), accounts all at once in id order.
     claimed = coupons.claimed_coupons_of(account.id)
+    forgone_g = recording.forgo_unbatched(account.id, now=now)
     destination = system_account_id("pool" if balance == "donate" else "retirement")
     lock_accounts({account.id, destination} | coupons.escrows_of(claimed))
     released_g = coupons.release_for_closure(claimed, now=now)
-    forgone_g = recording.forgo_unbatched(account.id, now=now)
     withdrawn = consents.withdraw_all(account.id, now, cause="account_closed")
     db.session.refresh(account)  # the balance as the ledger's functions left it, under our lock
     closure = Closure(now, account.number, balance, account.balance_g, len(claimed), released_g, forgone_g, withdrawn)
