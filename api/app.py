@@ -84,12 +84,13 @@ def _register_blueprints(app: Flask, api: ProblemApi) -> None:
     from api.market import blp as market_blp
     from api.merchants.residents import blp as coupons_blp
     from api.merchants.staff import blp as merchants_blp
+    from api.privacy.resources import blp as privacy_blp
     from api.registry.bureau import blp as registry_blp
     from api.registry.holders import blp as holders_blp
     from api.resident.resources import blp as resident_blp
 
     for blueprint in (auth_blp, resident_blp, ingest_blp, methodologies_blp, bureau_blp, registry_blp,
-                      holders_blp, merchants_blp, coupons_blp, market_blp):
+                      holders_blp, merchants_blp, coupons_blp, market_blp, privacy_blp):
         api.register_blueprint(blueprint)
     api.spec.components.schema("IngestEvent", schema=IngestEventSchema)
     app.register_blueprint(health.blp)

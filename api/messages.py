@@ -46,6 +46,8 @@ PROBLEMS: dict[str, Problem] = {
     "phone_taken": Problem(409, _l("Phone already registered"),
                            _l("This phone number is registered already; sign in instead.")),
     "forbidden_role": Problem(403, _l("Not allowed"), _l("Your role may not do this.")),
+    "wrong_password": Problem(403, _l("Wrong password"),
+                              _l("The password is not correct; the account was not closed.")),
     # idempotency
     "idempotency_key_reused": Problem(422, _l("Idempotency key reused"),
                                       _l("This Idempotency-Key was used with a different request.")),
@@ -190,6 +192,9 @@ FIELD_MESSAGES: dict[str, LazyString] = {
     "duplicate_claim": _l("The same trip was already claimed by another report."),
     "source_not_approved": _l("The data source is not approved."),
     "no_methodology_in_force": _l("No approved methodology was in force at the time."),
+    "account_closed": _l("Forgone: the account was closed before this was issued."),
+    # closing an account
+    "beneficiary_required": _l("Name the beneficiary the balance is retired for."),
 }
 
 

@@ -213,13 +213,39 @@ def expire_due(*, now: datetime, limit: int = 500) -> int:
     if due:
         lock_accounts({c.campaign.merchant.escrow_account_id for c in due} | {c.account_id for c in due})
     for found in due:
-        merchant = found.campaign.merchant
-        movement = move("release", merchant.escrow_account_id, found.account_id, found.price_g,
-                        internal("coupon", f"release:{found.id}"), actor_id=None, memo="coupon expired",
-                        audit=Audit(subject=f"coupon:{found.id}"), receiver_may_be_frozen=True)
-        found.status, found.expired_at, found.release_transaction_id = "expired", now, movement.transaction_id
+        _release(found, now, "coupon expired")
     db.session.flush()
     return len(due)
+
+
+def _release(found: Coupon, now: datetime, memo: str) -> None:
+    """Return a claimed coupon's price from the escrow to its resident; the coupon can no longer be
+    used. Keyed by the coupon, so whichever path releases it first (expiry, closure) does, once."""
+    movement = move("release", found.campaign.merchant.escrow_account_id, found.account_id, found.price_g,
+                    internal("coupon", f"release:{found.id}"), actor_id=None, memo=memo,
+                    audit=Audit(subject=f"coupon:{found.id}"), receiver_may_be_frozen=True)
+    found.status, found.expired_at, found.release_transaction_id = "expired", now, movement.transaction_id
+
+
+def claimed_coupons_of(account_id: int) -> list[Coupon]:
+    """A resident's coupons still claimed, locked (coupon rows first, as a redemption takes them)."""
+    return list(db.session.scalars(
+        select(Coupon).where(Coupon.account_id == account_id, Coupon.status == "claimed")
+        .order_by(Coupon.id).with_for_update(of=Coupon).execution_options(populate_existing=True)))
+
+
+def escrows_of(found: list[Coupon]) -> set[int]:
+    return {c.campaign.merchant.escrow_account_id for c in found}
+
+
+def release_for_closure(found: list[Coupon], *, now: datetime) -> int:
+    """Release the coupons (claimed_coupons_of) of a resident closing their account, whose accounts the
+    caller has locked: the price goes back, as at expiry, before the balance leaves. Stock is not
+    given back to the campaign, as at expiry. How many grams came back."""
+    for coupon_ in found:
+        _release(coupon_, now, "account closed")
+    db.session.flush()
+    return sum(c.price_g for c in found)
 
 
 def coupons_of(account_id: int, *, limit: int, before_id: int | None = None) -> list[Coupon]:

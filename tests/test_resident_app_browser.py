@@ -21,7 +21,7 @@ from flask import request, request_started
 from PIL import Image
 
 from tests.browser_support import CHROMIUM, CHROMIUM_ARGS
-from tests.coupons_support import create_campaign, open_shop, residents_with_credits
+from tests.coupons_support import METRO_10_KM_G, create_campaign, open_shop, residents_with_credits
 from tests.support import RESIDENT_PASSWORD, ago, iso, next_phone
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts" / "resident-app"
@@ -281,6 +281,10 @@ def test_credits_move_from_the_app_transfer_retire_with_a_certificate_donate(app
     page.get_by_role("button", name="撤回对 滨州公交 的授权").click()
     expect(page.locator(".card", has_text="滨州公交")).to_contain_text("未授权")
     assert api.http.get("/api/v1/me/sources", headers=alice.auth()).get_json()["items"] == []
+    history = page.locator(".consent-history li")  # GET /me/consents, newest first
+    expect(history).to_have_count(2)
+    expect(history.first).to_contain_text("撤回了对 滨州公交 的授权")
+    expect(history.last).to_contain_text("授权了 滨州公交")
 
     page.goto(f"{live_url}/app/#/transfer")
     page.get_by_label("对方账号").fill(bob.account_number)
@@ -314,63 +318,67 @@ def test_credits_move_from_the_app_transfer_retire_with_a_certificate_donate(app
     expect(page.locator("#balance b")).to_have_text("0.3 kg")
 
 
-def _problem(status: int, code: str) -> dict:
-    return {"status": status, "content_type": "application/problem+json",
-            "body": json.dumps({"type": f"about:blank#{code}", "title": code, "status": status, "code": code})}
-
-
-def test_privacy_exports_and_closes_and_says_so_on_a_server_without_them(browser, api, live_url):
-    """GET /me/export and DELETE /me are RESIDENTS.md's contract, built elsewhere: the server's
-    answers are played here by the browser (404 and 405 as a server without them gives, then
-    success), so the page is checked against the contract whichever server runs."""
-    context = browser.new_context(**PHONE, service_workers="block")  # every request meets the routes
+def test_privacy_exports_a_zip_and_closes_the_account_for_real(browser, app, api, live_url):
+    """GET /me/export and DELETE /me end to end: the download is the server's zip and opens; a wrong
+    password is refused in words; closing retires the balance, signs the resident out, and signing
+    in again fails."""
+    context = browser.new_context(**PHONE)
     context.set_default_timeout(WAIT_MS)
     page = context.new_page()
-    resident = api.register(display_name="小绿")
-    answers = {"export": _problem(404, "not_found"), "close": _problem(405, "method_not_allowed")}
-    closing = []
-    page.route("**/api/v1/me/export", lambda route: route.fulfill(**answers["export"]))
-
-    def close_or_pass(route):
-        if route.request.method != "DELETE":
-            return route.continue_()
-        closing.append(route.request.post_data_json)
-        return route.fulfill(**answers["close"])
-
-    page.route("**/api/v1/me", close_or_pass)
+    [resident] = residents_with_credits(app, api, 1)
     page.goto(f"{live_url}/app/")
     sign_in(page, resident.phone)
     page.goto(f"{live_url}/app/#/privacy")
 
-    page.get_by_role("button", name="下载我的数据（zip）").click()
-    expect(page.locator(".notice.warn")).to_contain_text("这台服务器还没有提供数据导出功能")
-    page.get_by_label("密码").fill(RESIDENT_PASSWORD)
+    with page.expect_download() as download:
+        page.get_by_role("button", name="下载我的数据（zip）").click()
+    assert re.fullmatch(r"binzhou-carbon-export-\d{4}-\d{2}-\d{2}\.zip", download.value.suggested_filename)
+    expect(page.locator(".notice")).to_contain_text("已开始下载")
+    with zipfile.ZipFile(io.BytesIO(Path(download.value.path()).read_bytes())) as archive:
+        assert archive.testzip() is None and {"export.json", "profile.csv", "events.csv"} <= set(archive.namelist())
+        everything = json.loads(archive.read("export.json"))
+    assert everything["profile"]["phone"] == resident.phone and len(everything["events"]) == 1
+
+    page.get_by_label("密码").fill("not the password")
     page.get_by_label("以我（或他人）的名义注销").check()
-    expect(page.get_by_label("注销受益人")).to_have_value("小绿")
+    expect(page.get_by_label("注销受益人")).to_have_value("测试居民")
+    page.get_by_label("注销受益人").fill("小绿的家人")
     page.get_by_label("我明白注销后无法恢复。").check()
     page.get_by_role("button", name="注销账号…").click()
     expect(page.get_by_role("alertdialog")).to_contain_text("剩余减排量将被注销")
     page.get_by_role("button", name="确认注销账号").click()
-    expect(page.locator(".notice.warn").last).to_contain_text("这台服务器还没有提供注销账号功能，你的账号没有变化")
-    shot(page, "16-privacy-not-yet")
+    expect(page.locator(".problem")).to_contain_text("密码错误")
+    shot(page, "16-privacy-wrong-password")
 
-    archive = io.BytesIO()
-    with zipfile.ZipFile(archive, "w") as written:
-        written.writestr("export.json", "{}")
-    answers["export"] = {"status": 200, "content_type": "application/zip", "body": archive.getvalue()}
-    with page.expect_download() as download:
-        page.get_by_role("button", name="下载我的数据（zip）").click()
-    assert re.fullmatch(r"binzhou-carbon-export-\d{4}-\d{2}-\d{2}\.zip", download.value.suggested_filename)
-    assert Path(download.value.path()).read_bytes() == archive.getvalue()
-
-    answers["close"] = {"status": 204}
+    page.get_by_label("密码").fill(RESIDENT_PASSWORD)
     page.get_by_role("button", name="注销账号…").click()
     page.get_by_role("button", name="确认注销账号").click()
     expect(page.locator("h1")).to_have_text("登录")
     expect(page.locator(".notice")).to_contain_text("账号已注销")
-    assert closing == [{"password": RESIDENT_PASSWORD, "balance": "retire", "beneficiary": "小绿"}] * 2
     assert [cookie["name"] for cookie in context.cookies()] == []  # signing out deleted the refresh cookie
+    assert api.http.get("/api/v1/me", headers=resident.auth()).status_code == 401  # every session ended
+    [retired] = _retirements_of(app, resident.account_number)
+    assert (retired.beneficiary, retired.amount_g) == ("小绿的家人", METRO_10_KM_G)
+
+    page.get_by_label("手机号").fill(resident.phone)
+    page.get_by_label("密码").fill(RESIDENT_PASSWORD)
+    page.get_by_role("button", name="登录").click()
+    expect(page.locator(".problem")).to_contain_text("手机号或密码错误")
+    shot(page, "16-privacy-closed")
     context.close()
+
+
+def _retirements_of(app, account_number: str) -> list:
+    from sqlalchemy import select
+
+    from accounting.ledger.models import Account, Retirement
+    from config.extensions import db
+
+    with app.app_context():
+        found = list(db.session.scalars(select(Retirement).join(Account, Account.id == Retirement.account_id)
+                                        .where(Account.number == account_number)))
+        db.session.expunge_all()
+        return found
 
 
 UNNAMED_CONTROLS = """() => Array.from(document.querySelectorAll('input, select, textarea, button, a[href], img'))

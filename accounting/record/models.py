@@ -73,6 +73,36 @@ class SourceAuthorization(db.Model):
 
     source: Mapped[DataSource] = relationship()
 
+
+CONSENT_ACTIONS = ("authorize", "withdraw")
+# Why a consent changed: the resident's own choice, or the closing of their account.
+CONSENT_CAUSES = ("resident", "account_closed")
+
+
+class ConsentEvent(db.Model):
+    """One authorization or withdrawal of a data source, with its time (PIPL art. 15, 44): the
+    history `SourceAuthorization` (the consent as it stands) cannot keep. Append-only."""
+
+    __tablename__ = "consent_events"
+    __table_args__ = (
+        CheckConstraint(f"action IN {CONSENT_ACTIONS}", name="action"),
+        CheckConstraint(f"cause IN {CONSENT_CAUSES}", name="cause"),
+        # A resident's history, newest first, is read by (account, id).
+        Index("ix_consent_events_account_id_id", "account_id", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"))
+    source_id: Mapped[int] = mapped_column(ForeignKey("data_sources.id"))
+    action: Mapped[str] = mapped_column(String(10))
+    cause: Mapped[str] = mapped_column(String(16), default="resident")
+    # What the source reports once authorized (its kind: transit, bikeshare, recycling), as it was then.
+    scope: Mapped[str] = mapped_column(String(12))
+    at = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+
+    source: Mapped[DataSource] = relationship(lazy="joined", viewonly=True)
+
+
 EVENT_KINDS = ("trip", "recycling")
 EVENT_STATUSES = ("received", "quantified", "capped", "rejected", "issued")
 ACCEPTED_STATUSES = ("quantified", "capped", "issued")

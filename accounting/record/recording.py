@@ -187,3 +187,19 @@ def events_of_account(account_id: int, *, limit: int, before_id: int | None = No
     if status is not None:
         query = query.where(GreenEvent.status == status)
     return list(db.session.scalars(query.order_by(GreenEvent.id.desc()).limit(limit)))
+
+
+FORGO_UNBATCHED = (
+    "UPDATE green_events SET status = 'rejected', reason = 'account_closed', "
+    "quantified_at = coalesce(quantified_at, %(now)s), "
+    "rationale = left(coalesce(rationale || '; ', '') || 'forgone: account closed', 300) "
+    "WHERE account_id = %(account)s AND issuance_batch_id IS NULL AND status IN ('received', 'quantified', 'capped') "
+    "RETURNING coalesce(reduction_g, 0)")
+
+
+def forgo_unbatched(account_id: int, *, now: datetime) -> int:
+    """An account closing forgoes its reductions no batch holds yet: they become rejected
+    (`account_closed`) and are never issued, so no credits come into being for an account nobody
+    can use. Reductions a batch holds already stay with it (its lines are fixed). Grams forgone."""
+    with driver_connection().cursor() as cursor:
+        return sum(row[0] for row in cursor.execute(FORGO_UNBATCHED, {"account": account_id, "now": now}))

@@ -5,6 +5,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.dialects import postgresql
 
 from accounting.errors import Conflict, NotFound, SourceAuthError
+from accounting.record import consents
 from accounting.record import credentials as creds
 from accounting.record.models import SOURCE_KINDS, DataSource, SeenSignature, SourceAuthorization, Station
 from config.db_types import utcnow
@@ -114,12 +115,16 @@ def authorize_source(account_id: int, code: str) -> SourceAuthorization:
     source = source_by_code(code)
     if source.code == APP_SOURCE_CODE or source.status != "approved":
         raise NotFound("source_not_found", code=code)
-    grant = db.session.get(SourceAuthorization, (account_id, source.id))
+    grant = db.session.get(SourceAuthorization, (account_id, source.id), with_for_update=True)
+    now = utcnow()
     if grant is None:
-        grant = SourceAuthorization(account_id=account_id, source_id=source.id, granted_at=utcnow())
+        grant = SourceAuthorization(account_id=account_id, source_id=source.id, granted_at=now)
         db.session.add(grant)
     elif grant.revoked_at is not None:
-        grant.revoked_at, grant.granted_at = None, utcnow()
+        grant.revoked_at, grant.granted_at = None, now
+    else:
+        return grant  # given already: nothing changed, nothing to add to the history
+    consents.record(account_id, source, "authorize", now)
     db.session.flush()
     return grant
 
@@ -127,8 +132,9 @@ def authorize_source(account_id: int, code: str) -> SourceAuthorization:
 def revoke_authorization(account_id: int, code: str) -> None:
     """Withdraw consent; events the source sends afterwards are refused."""
     source = source_by_code(code)
-    grant = db.session.get(SourceAuthorization, (account_id, source.id))
+    grant = db.session.get(SourceAuthorization, (account_id, source.id), with_for_update=True)
     if grant is None or grant.revoked_at is not None:
         raise NotFound("authorization_not_found", code=code)
     grant.revoked_at = utcnow()
+    consents.record(account_id, source, "withdraw", grant.revoked_at)
     db.session.flush()

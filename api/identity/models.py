@@ -17,11 +17,14 @@ class User(db.Model):
         CheckConstraint("role <> 'resident' OR holder_id IS NOT NULL", name="resident_has_holder"),
         CheckConstraint("merchant_id IS NULL OR role = 'merchant_staff'", name="only_staff_belong_to_merchants"),
         CheckConstraint("enterprise_id IS NULL OR role = 'enterprise_staff'", name="only_staff_belong_to_enterprises"),
+        # A password exists exactly while the account is open.
+        CheckConstraint("(password_hash IS NULL) = (closed_at IS NOT NULL)", name="password_while_open"),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     phone: Mapped[str] = mapped_column(String(20), unique=True)
-    password_hash: Mapped[str] = mapped_column(String(200))
+    # None once the account is closed: nothing can sign in as it again.
+    password_hash: Mapped[str | None] = mapped_column(String(200))
     role: Mapped[str] = mapped_column(String(16))
     display_name: Mapped[str] = mapped_column(String(64))
     holder_id: Mapped[int | None] = mapped_column(ForeignKey("holders.id"), index=True)
@@ -31,6 +34,8 @@ class User(db.Model):
     enterprise_id: Mapped[int | None] = mapped_column(ForeignKey("enterprises.id"), index=True)
     created_at = mapped_column(UTCDateTime, nullable=False, default=utcnow)
     last_login_at = mapped_column(UTCDateTime, nullable=True)
+    # PIPL closure (注销账户): phone and name are a pseudonym since; every token of the user is refused.
+    closed_at = mapped_column(UTCDateTime, nullable=True)
 
     @property
     def phone_masked(self) -> str:

@@ -36,13 +36,21 @@ def revoke_current_session() -> None:
     db.session.flush()
 
 
-# Runs on every authenticated request: plain SQL, one indexed lookup of the token and its session.
-REVOKED_LOOKUP = text("SELECT 1 FROM revoked_tokens WHERE jti = :jti OR jti = :sid LIMIT 1")
+# Runs on every authenticated request: plain SQL, one indexed lookup of the token and its session,
+# and one of its user by primary key: a closed account's every token stops working at once,
+# sessions whose ids were never written down included.
+REVOKED_LOOKUP = text("SELECT 1 FROM revoked_tokens WHERE jti = :jti OR jti = :sid "
+                      "UNION ALL SELECT 1 FROM users WHERE id = :user_id AND closed_at IS NOT NULL LIMIT 1")
 
 
 @jwt.token_in_blocklist_loader
 def token_is_revoked(_header, payload) -> bool:
-    found = db.session.execute(REVOKED_LOOKUP, {"jti": payload["jti"], "sid": payload.get("sid") or payload["jti"]})
+    try:
+        user_id = int(payload["sub"])
+    except (KeyError, TypeError, ValueError):
+        return True  # not a token this app issued
+    found = db.session.execute(REVOKED_LOOKUP, {"jti": payload["jti"], "sid": payload.get("sid") or payload["jti"],
+                                                "user_id": user_id})
     return found.first() is not None
 
 

@@ -1,11 +1,11 @@
 // The resident app's service worker: keeps the app's shell so /app opens offline (and says so).
 // The build (vite.config.js) fills in VERSION and PRECACHE: every file it wrote, and the shell.
 // The API is never cached: its answers are personal and only worth anything fresh.
-const VERSION = "4875b94cb106f885";
+const VERSION = "f1da47a7bd05bb7a";
 const PRECACHE = [
   "/app/",
-  "/app/assets/index-Bm6soiGd.js",
-  "/app/assets/index-Q9iPVzGq.css",
+  "/app/assets/index-Bw5UxxTV.js",
+  "/app/assets/index-CoNb5X2a.css",
   "/app/icons/icon-192.png",
   "/app/icons/icon-512.png",
   "/app/icons/icon-maskable-512.png",

@@ -116,6 +116,10 @@ export const en = {
   'sources.shares.recycling': 'Shares: what you dropped off, its weight, when, and at which station.',
   'sources.shares.app': 'Shares: the trip summaries you record in this app.',
   'sources.pipl': 'Once withdrawn, the source’s later reports for you are refused; what already counted stays. Every authorization and withdrawal is kept on record.',
+  'sources.history.title': 'Authorizations and withdrawals',
+  'sources.history.authorize': 'Authorized {name}',
+  'sources.history.withdraw': 'Withdrew {name}',
+  'sources.history.none': 'Nothing yet.',
 
   'coupons.title': 'Coupons',
   'coupons.open': 'To claim',

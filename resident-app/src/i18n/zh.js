@@ -116,6 +116,10 @@ export const zh = {
   'sources.shares.recycling': '会共享：你投递的品类、重量、时间和回收站。',
   'sources.shares.app': '会共享：你在本应用里记录的出行摘要。',
   'sources.pipl': '撤回后，这个来源以后为你上报的记录都会被拒收；已经计入的不受影响。每次授权和撤回都会留存记录。',
+  'sources.history.title': '授权与撤回记录',
+  'sources.history.authorize': '授权了 {name}',
+  'sources.history.withdraw': '撤回了对 {name} 的授权',
+  'sources.history.none': '还没有记录。',
 
   'coupons.title': '优惠券',
   'coupons.open': '可以领取',

@@ -1,4 +1,5 @@
-// Data sources: who may report my green actions, what each shares, authorize or withdraw.
+// Data sources: who may report my green actions, what each shares, authorize or withdraw; and the
+// history of every authorization and withdrawal (GET /me/consents, PIPL).
 import { html } from 'htm/preact';
 import { useEffect, useState } from 'preact/hooks';
 
@@ -11,16 +12,20 @@ export function Sources() {
   const { t, lang } = useApp();
   const [sources, setSources] = useState(null);
   const [granted, setGranted] = useState({});
+  const [history, setHistory] = useState(null); // GET /me/consents: every authorization and withdrawal
   const [result, setResult] = useState(null);
 
   const load = async () => {
-    const [all, mine] = await Promise.all([request('GET', '/sources'), request('GET', '/me/sources')]);
-    if (!all.ok || !mine.ok) {
-      setResult(all.ok ? mine : all);
+    const [all, mine, consents] = await Promise.all([
+      request('GET', '/sources'), request('GET', '/me/sources'), request('GET', '/me/consents?limit=20')]);
+    const failed = [all, mine, consents].find((answered) => !answered.ok);
+    if (failed) {
+      setResult(failed);
       return;
     }
     setSources(all.data.items);
     setGranted(Object.fromEntries(mine.data.items.map((grant) => [grant.code, grant.authorized_at])));
+    setHistory(consents.data.items);
   };
   useEffect(() => {
     load();
@@ -49,5 +54,13 @@ export function Sources() {
       </li>`)}
     </ul>
     <p class="explain">${t('sources.pipl')}</p>
+    ${history ? html`<section aria-labelledby="consent-history-heading">
+      <h2 id="consent-history-heading">${t('sources.history.title')}</h2>
+      ${history.length ? html`<ol class="consent-history">
+        ${history.map((event) => html`<li key=${event.id}>
+          <span class="meta">${when(event.at, lang)}</span>
+          ${t(`sources.history.${event.action}`, { name: event.source_name })}</li>`)}
+      </ol>` : html`<p class="meta">${t('sources.history.none')}</p>`}
+    </section>` : null}
   <//>`;
 }
