@@ -272,3 +272,24 @@ def test_the_daily_verification_is_on_beats_schedule(app):
     assert later.hour == {22} and later.minute == {5}
     with pytest.raises(ConfigurationError):
         load_settings({"REGISTRY_VERIFY_AT": "25:00"})
+
+
+def test_no_query_or_header_makes_it_fail(app):
+    """What the fuzz test does for the API's operations, for the page: any query, any name, any
+    conditional or language header answers 200, 304 or 404, never a 5xx."""
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    client = app.test_client()
+    text = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), max_size=30)
+
+    @settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(page=st.one_of(text, st.integers().map(str)), lang=text, name=text,
+           header=st.text(st.characters(min_codepoint=32, max_codepoint=126), max_size=40))
+    def check(page, lang, name, header):
+        headers = {"If-None-Match": header, "Accept-Language": header}
+        for answer in (client.get("/public", query_string={"page": page, "lang": lang}, headers=headers),
+                       client.get(f"/public/{name}.csv", headers=headers)):
+            assert answer.status_code in (200, 304, 404), (page, lang, name, header, answer.status_code)
+
+    check()

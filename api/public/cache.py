@@ -22,6 +22,7 @@ from config.extensions import redis_store
 log = logging.getLogger(__name__)
 
 KEY_PREFIX = "public-page:v1:"
+COMPUTATIONS = KEY_PREFIX + "computations"
 LOCK_SECONDS = 15  # longer than the queries ever take; a holder that dies frees it by expiry
 WAIT_SECONDS, POLL_SECONDS = 3.0, 0.02  # how long another process's computation is waited for
 REDIS_BACKOFF_SECONDS = 5.0
@@ -37,9 +38,13 @@ class Cached:
         self.value = json.loads(payload)
 
 
+RENDERED_KEPT = 64  # pages (language × page of retirements) and CSVs kept rendered in this process
+
+
 class _State:
     def __init__(self):
         self.entries: dict[str, Cached] = {}
+        self.rendered: dict[str, str] = {}
         self.redis_down_until = 0.0
         self.lock = threading.Lock()
 
@@ -53,6 +58,7 @@ def forget() -> None:
     state = current_app.extensions.get(EXTENSION)
     if state is not None:
         state.entries.clear()
+        state.rendered.clear()
         state.redis_down_until = 0.0
 
 
@@ -72,6 +78,18 @@ def cached(name: str, compute: Callable[[], object]) -> Cached:
         return entry
 
 
+def rendered(tag: str, render: Callable[[], str]) -> str:
+    """The text made from cached figures, kept in this process under a tag naming those figures'
+    digests (so it is never stale): rendering a page costs more than serving it."""
+    kept = _state().rendered
+    text = kept.get(tag)
+    if text is None:
+        if len(kept) >= RENDERED_KEPT:
+            kept.clear()  # old digests' pages; simpler than an LRU and as good at this size
+        text = kept[tag] = render()
+    return text
+
+
 def _from_redis_or_computed(state: _State, key: str, compute, ttl: int) -> Cached:
     client = redis_store.client
     if client is None or time.monotonic() < state.redis_down_until:
@@ -84,6 +102,7 @@ def _from_redis_or_computed(state: _State, key: str, compute, ttl: int) -> Cache
             try:
                 entry = _computed(compute, ttl)
                 client.set(key, entry.payload, px=ttl * 1000)
+                client.incr(COMPUTATIONS)  # how often the figures were computed, for operators and the bench
             finally:
                 client.delete(key + ":lock")
             return entry

@@ -3,6 +3,7 @@ month, and the market's monthly volume with its VWAP line. Colours and proportio
 from api.console.charts import HEIGHT, LEFT, PALETTE, WIDTH
 
 BOTTOM, TOP, RIGHT = 28, 10, 96
+MAX_BAR = 48  # px of the 720-wide drawing
 
 
 def grouped_bars(rows: list[dict], keys: list[str]) -> dict:
@@ -10,12 +11,13 @@ def grouped_bars(rows: list[dict], keys: list[str]) -> dict:
     peak = max([row[key] for row in rows for key in keys] + [1])
     plot, base = HEIGHT - BOTTOM - TOP, HEIGHT - BOTTOM
     slot = (WIDTH - LEFT) / max(len(rows), 1)
-    width = max((slot - 6) / len(keys), 1)
+    width = min(max((slot - 6) / len(keys), 1), MAX_BAR)
+    offset = (slot - width * len(keys)) / 2  # a few months' bars stay bars, centred on their month
     bars = []
     for index, row in enumerate(rows):
         for number, key in enumerate(keys):
             height = row[key] / peak * plot
-            bars.append({"x": round(LEFT + index * slot + 3 + number * width, 1), "y": round(base - height, 1),
+            bars.append({"x": round(LEFT + index * slot + offset + number * width, 1), "y": round(base - height, 1),
                          "w": round(width, 1), "h": round(height, 1), "colour": PALETTE[number % len(PALETTE)],
                          "key": key, "month": row["month"], "grams": row[key]})
     return {"bars": bars, "ticks": _ticks(rows, slot), "peak_g": peak, "width": WIDTH, "height": HEIGHT, "base": base,
@@ -30,9 +32,9 @@ def volume_and_vwap(rows: list[dict]) -> dict:
     slot = (WIDTH - LEFT - RIGHT) / max(len(rows), 1)
     bars, points = [], []
     for index, row in enumerate(rows):
-        height = row["volume_g"] / peak_g * plot
-        bars.append({"x": round(LEFT + index * slot + 3, 1), "y": round(base - height, 1),
-                     "w": round(max(slot - 6, 1), 1), "h": round(height, 1), "row": row})
+        height, width = row["volume_g"] / peak_g * plot, min(max(slot - 6, 1), MAX_BAR)
+        bars.append({"x": round(LEFT + index * slot + (slot - width) / 2, 1), "y": round(base - height, 1),
+                     "w": round(width, 1), "h": round(height, 1), "row": row})
         points.append({"x": round(LEFT + index * slot + slot / 2, 1),
                        "y": round(base - row["vwap_fen_per_t"] / peak_price * plot, 1), "row": row})
     return {"bars": bars, "points": points, "line": " ".join(f"{p['x']},{p['y']}" for p in points),

@@ -67,8 +67,8 @@ def page():
         db.session, PAGE_SIZE, (number - 1) * PAGE_SIZE))
     lang = requested_language()
     tag = f"{figures.digest}-{retirements.digest}-{lang}-{RENDER_VERSION}"
-    return _conditional(tag, lambda: Response(_render(figures.value, retirements.value, number, lang),
-                                              mimetype="text/html"))
+    return _conditional(tag, lambda: Response(cache.rendered(
+        tag, lambda: _render(figures.value, retirements.value, number, lang)), mimetype="text/html"))
 
 
 def _render(figures: dict, retirements: dict, number: int, lang: str) -> str:
@@ -91,7 +91,8 @@ def table(name):
         every = cache.cached("csv:retirements", lambda: table_csv(name, None, public_totals.retirements(db.session)))
         return _conditional(f"{every.digest}-csv", lambda: _download(name, every.value))
     figures = _figures()
-    return _conditional(f"{figures.digest}-{name}-csv", lambda: _download(name, table_csv(name, figures.value, None)))
+    tag = f"{figures.digest}-{name}-csv"
+    return _conditional(tag, lambda: _download(name, cache.rendered(tag, lambda: table_csv(name, figures.value, None))))
 
 
 def _download(name: str, text: str) -> Response:
