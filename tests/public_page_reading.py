@@ -68,8 +68,9 @@ def _month(moment) -> str:
 
 def _methodology_of_prefixes() -> dict[str, str]:
     version = MethodologyVersion.id == IssuanceBatch.methodology_version_id
-    return dict(db.session.execute(select(IssuanceBatch.serial_prefix, Methodology.code).join(MethodologyVersion, version)
-                                   .join(Methodology, Methodology.id == MethodologyVersion.methodology_id)).all())
+    query = (select(IssuanceBatch.serial_prefix, Methodology.code).join(MethodologyVersion, version)
+             .join(Methodology, Methodology.id == MethodologyVersion.methodology_id))
+    return dict(db.session.execute(query).all())
 
 
 def _district_of_account(account_id: int) -> str:
