@@ -74,7 +74,7 @@ def _register_models() -> None:
 
 
 def _register_blueprints(app: Flask, api: ProblemApi) -> None:
-    from api import docs_assets, health, resident_app, scanner
+    from api import docs_assets, health, public, resident_app, scanner
     from api.bureau.methodologies import blp as methodologies_blp
     from api.bureau.quantification import blp as bureau_blp
     from api.console.blueprint import init_console
@@ -98,6 +98,7 @@ def _register_blueprints(app: Flask, api: ProblemApi) -> None:
     app.register_blueprint(docs_assets.blp)
     app.register_blueprint(scanner.blp)
     app.register_blueprint(resident_app.blp)
+    app.register_blueprint(public.blp)
 
 
 def _refuse_nul_bytes(app: Flask) -> None:

@@ -21,11 +21,14 @@ CATALOGUE_DOMAIN = "messages"
 
 
 def requested_language() -> str:
-    """zh-CN or en: the auditor's choice on console pages, Accept-Language everywhere else."""
+    """zh-CN or en: the auditor's choice on console pages, ?lang= on the public page (a link anyone can
+    share), Accept-Language everywhere else."""
     if not has_request_context():
         return DEFAULT_LANGUAGE
     if request.blueprint == "console":
         return "en" if session.get("lang") == "en" else DEFAULT_LANGUAGE
+    if request.blueprint == "public" and request.args.get("lang") in ("en", "zh"):
+        return "en" if request.args["lang"] == "en" else DEFAULT_LANGUAGE
     best = request.accept_languages.best_match(["zh-CN", "zh", "en"], default=DEFAULT_LANGUAGE)
     return "en" if best == "en" else DEFAULT_LANGUAGE
 

@@ -32,7 +32,9 @@ DESCRIPTION = (
     f"{CHINESE_NAME} (Binzhou carbon-inclusion platform): residents earn certified carbon-reduction "
     "credits for green trips and recycling and spend them as coupons at local merchants; the city's "
     "environment bureau audits every credit. Errors are application/problem+json in the language "
-    "Accept-Language asks for (zh-CN unless en is preferred)."
+    "Accept-Language asks for (zh-CN unless en is preferred). What anyone can check without signing in "
+    "(totals, the market, the pool, the audit chain's head, the last verification, every retirement) is "
+    "on the public page, [/public](/public), with a CSV per table."
 )
 
 LANGUAGE_SCHEMA = "Language"

@@ -65,7 +65,16 @@ def database_timeouts(environ) -> str:
     return f"-c statement_timeout={statement} -c lock_timeout={lock}"
 
 
-def celery_settings(redis_url: str | None, in_process: bool, sweep_seconds: float) -> dict:
+def daily_at(value: str) -> crontab:
+    """'HH:MM' (Asia/Shanghai, beat's timezone) as a daily crontab."""
+    hour, _, minute = value.partition(":")
+    if not (hour.isdigit() and minute.isdigit() and int(hour) < 24 and int(minute) < 60):
+        raise ConfigurationError(f"a daily time must be HH:MM, not {value!r}")
+    return crontab(hour=int(hour), minute=int(minute))
+
+
+def celery_settings(redis_url: str | None, in_process: bool, sweep_seconds: float,
+                    verify_at: str = "03:15") -> dict:
     """Tasks are acknowledged only once they ran (a worker killed mid-task leaves its task to be
     delivered again) and every task is idempotent; the worker rides out a broker outage, retrying
     the connection for ever; beat's sweeps find whatever a lost task left undone."""
@@ -112,6 +121,8 @@ def celery_settings(redis_url: str | None, in_process: bool, sweep_seconds: floa
             # their close clear (MARKET.md). Each is idempotent, so a missed beat only delays.
             "expire-listings": {"task": "market.expire_listings", "schedule": 60.0},
             "clear-auctions": {"task": "market.clear_auctions", "schedule": 30.0},
+            # Every invariant checked once a day and the run recorded (public on /public).
+            "verify-registry": {"task": "registry.verify", "schedule": daily_at(verify_at)},
         },
     }
 
@@ -168,7 +179,10 @@ def load_settings(environ=os.environ, **overrides) -> dict:
         # Argon2 defaults (RFC 9106 second recommendation); tests lower the cost.
         "ARGON2_TIME_COST": int(environ.get("ARGON2_TIME_COST", "3")),
         "ARGON2_MEMORY_KIB": int(environ.get("ARGON2_MEMORY_KIB", "65536")),
-        "CELERY": celery_settings(redis_url, in_process, float(environ.get("SWEEP_SECONDS", "60"))),
+        "CELERY": celery_settings(redis_url, in_process, float(environ.get("SWEEP_SECONDS", "60")),
+                                  environ.get("REGISTRY_VERIFY_AT", "03:15")),
+        # The public page (/public) computes its figures at most once per this many seconds.
+        "PUBLIC_PAGE_CACHE_SECONDS": int(environ.get("PUBLIC_PAGE_CACHE_SECONDS", "60")),
         # ASCII: client generators make package names of it; the Chinese name is in info.description.
         "API_TITLE": "Binzhou Carbon Inclusion Platform API",
         "API_VERSION": "v1",

@@ -154,6 +154,7 @@ def _clean_state(request):
         if client is not None:
             client.flushdb()
             forget_coalesced_windows(app)
+        app.extensions.pop("public_page_cache", None)  # the public page's figures of the emptied tables
 
 
 @pytest.fixture

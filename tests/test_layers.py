@@ -6,8 +6,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 # Top to bottom; each may import itself and what comes after it.
-STACK = ["api", "merchants", "accounting.market", "accounting.issuance", "accounting.quantification", "accounting.record",
-         "accounting.ledger", "accounting", "config"]
+STACK = ["api", "merchants", "accounting.reports", "accounting.market", "accounting.issuance",
+         "accounting.quantification", "accounting.record", "accounting.ledger", "accounting", "config"]
 
 
 def layer_of(module: str) -> int | None:

@@ -6,6 +6,7 @@ ledger moves serial ranges and never needs to know how a batch came to be.
 """
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     CheckConstraint,
     ForeignKey,
     Index,
@@ -195,3 +196,22 @@ class AuditRecord(db.Model):
 # A block's serials as the exclusion constraint indexes them: `@>` a serial, or `&&` a range, with
 # `batch_id =` and `status <> 'split'`, is answered by its GiST index.
 BLOCK_SERIALS = func.int8range(CreditBlock.first_serial, CreditBlock.last_serial, literal("[]"))
+
+
+VERIFICATION_METHODS = ("cli", "api", "console", "beat")
+
+
+class RegistryVerification(db.Model):
+    """One run of `registry verify` (CLI, API, console or the daily beat task): when, its result,
+    which invariants failed. Append-only for the app role; the public page shows the latest."""
+
+    __tablename__ = "registry_verifications"
+    __table_args__ = (CheckConstraint(f"method IN {VERIFICATION_METHODS}", name="method"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    verified_at = mapped_column(UTCDateTime, nullable=False, default=utcnow, index=True)
+    ok: Mapped[bool] = mapped_column(Boolean)
+    failed: Mapped[list] = mapped_column(JSONB, default=list)  # the invariants' names, as the report says them
+    method: Mapped[str] = mapped_column(String(8))
+    actor_id: Mapped[int | None] = mapped_column(Integer)  # the staff user (API, console); None: CLI, beat
+    chain_seq: Mapped[int | None] = mapped_column(BigInteger)  # the audit chain's last sealed seq when checked

@@ -4,6 +4,7 @@ from sqlalchemy import text
 
 from accounting.ledger import checkpoints
 from accounting.ledger.audit import verify_chain
+from accounting.ledger.models import VERIFICATION_METHODS, RegistryVerification
 from config.extensions import db
 
 # Each query returns the rows that break the invariant (capped at 20 for the report).
@@ -169,6 +170,22 @@ def verify_registry(checkpoint_dir: str | None = None) -> list[dict]:
         "checkpoint": heads[-1] if heads else None,
     })
     return report + _checked(MARKET_CHECKS)
+
+
+def verify_and_record(method: str, actor_id: int | None = None,
+                      checkpoint_dir: str | None = None) -> tuple[list[dict], RegistryVerification]:
+    """verify_registry, and a row saying when it ran, how (cli, api, console, beat), its result and
+    which invariants failed, so anyone can see when the registry was last checked (flushed)."""
+    if method not in VERIFICATION_METHODS:
+        raise ValueError(f"unknown verification method {method!r}")
+    report = verify_registry(checkpoint_dir)
+    [chain] = [check for check in report if check["invariant"].startswith("8 ")]
+    run = RegistryVerification(ok=all(check["ok"] for check in report), method=method, actor_id=actor_id,
+                               failed=[check["invariant"] for check in report if not check["ok"]],
+                               chain_seq=chain["sealed"] or None)
+    db.session.add(run)
+    db.session.flush()
+    return report, run
 
 
 def _checked(checks) -> list[dict]:

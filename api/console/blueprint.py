@@ -72,8 +72,10 @@ def thousands(number) -> str:
     return "—" if number is None else f"{int(number):,}"
 
 
-@bp.app_context_processor
+@bp.context_processor
 def console_helpers():
+    # The console's own templates only: reading the session elsewhere would make every page vary by
+    # cookie (the public page is cached by anyone, for everyone).
     return {"csrf_token": generate_csrf, "lang": session.get("lang", "zh-CN")}
 
 

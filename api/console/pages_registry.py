@@ -11,7 +11,7 @@ from accounting.issuance.models import IssuanceBatch
 from accounting.ledger import audit
 from accounting.ledger.models import Account, AuditRecord, Retirement
 from accounting.ledger.tasks import seal_audit_log
-from accounting.ledger.verify import verify_registry
+from accounting.ledger.verify import verify_and_record
 from api.console.blueprint import bp, console_login_required
 from api.console.pages_dashboard import last_verification
 from api.csv_export import csv_download
@@ -36,7 +36,7 @@ def run_verification():
     """Seal what is pending, check every invariant, and record that it was checked and by whom."""
     db.session.commit()
     seal_audit_log()
-    report = verify_registry()
+    report, _run = verify_and_record("console", actor_id=g.console_user.id)
     ok = all(check["ok"] for check in report)
     audit.record(audit.actor_label(g.console_user.id), "registry_verified", "registry", {
         "ok": ok, "failed": [check["invariant"] for check in report if not check["ok"]]})

@@ -1,0 +1,1 @@
+"""Reports drawn from the whole registry and the market (the public page's figures); read-only."""
