@@ -1,10 +1,16 @@
 """单向竞价: MARKET.md's worked example end to end through HTTP, and clearing by property."""
 from datetime import datetime, timedelta, timezone
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy import text
 
+from accounting.issuance import revocations
+from accounting.ledger.idempotency import internal
+from accounting.ledger.movement import ranges_of
+from accounting.ledger.tasks import seal_audit_log
+from accounting.ledger.verify import verify_registry
 from accounting.market.clearing import SealedBid, clear, reservation, settle
 from accounting.market.models import Auction
 from accounting.market.pricing import cost_fen
@@ -12,6 +18,7 @@ from config.db_types import utcnow
 from config.extensions import db
 from tests.coupons_support import staff
 from tests.market_support import fill_pool, fund, open_enterprise, wallet
+from tests.registry_support import failed
 from tests.support import iso
 
 
@@ -124,3 +131,48 @@ def test_python_and_the_ledger_price_a_fill_alike(app, quantity, price):
         in_sql = db.session.execute(text("SELECT ceil(CAST(:q AS numeric) * :p / 1000000)::bigint"),
                                     {"q": quantity, "p": price}).scalar()
     assert cost_fen(quantity, price) == in_sql
+
+
+@pytest.mark.parametrize("revoked_g", [100, 300])
+def test_revoking_credits_at_auction_shrinks_what_it_sells(app, api, revoked_g):
+    """Fraud found in credits the pool has at auction: the revocation takes them out of the
+    auction's escrow and the auction sells only what is left; with nothing left it clears with
+    nothing sold and gives every bid its reservation back (invariant 10 holds throughout)."""
+    auditor = staff(app, api, "auditor")
+    fill_pool(app, 300)
+    firm = open_enterprise(app, api, auditor)
+    fund(api, auditor, firm.account_number, 10_000)
+    opened = api.http.post("/api/v1/market/auctions", headers=auditor, json={
+        "quantity_g": 300, "reserve_price_fen_per_t": 4_000, "closes_at": iso(utcnow() + timedelta(hours=1))})
+    assert opened.status_code == 201, opened.get_json()
+    auction_id = opened.get_json()["id"]
+    bid = api.http.post(f"/api/v1/market/auctions/{auction_id}/bids", headers=firm.staff,
+                        json={"quantity_g": 300, "price_fen_per_t": 1_000_000})
+    assert bid.status_code == 201, bid.get_json()
+    with app.app_context():
+        offered = ranges_of(db.session.get(Auction, auction_id).opened_in)
+        left_to_revoke = revoked_g
+        for number, part in enumerate(offered):  # the oldest units first, range by range
+            last = min(part.last, part.first + left_to_revoke - 1)
+            revocations.revoke_range(part.serial_prefix, part.first, last, "fraud",
+                                     internal("auditor", f"r{number}"), actor_id=900)
+            left_to_revoke -= last - part.first + 1
+            if not left_to_revoke:
+                break
+        db.session.commit()
+        assert db.session.get(Auction, auction_id).quantity_g == 300 - revoked_g
+        seal_audit_log()
+        assert not failed(verify_registry())
+
+    close_now(app, auction_id)
+    cleared = api.http.post(f"/api/v1/market/auctions/{auction_id}/clear", headers=auditor)
+    assert cleared.status_code == 200, cleared.get_json()
+    [allocation] = cleared.get_json()["allocations"]
+    assert allocation["quantity_g"] == 300 - revoked_g
+    assert allocation["amount_fen"] == cost_fen(300 - revoked_g, 1_000_000)
+    after = wallet(api, firm.staff)
+    assert after["credits_g"] == 300 - revoked_g and after["reserved_fen"] == 0
+    assert after["money_fen"] == 10_000 - allocation["amount_fen"] - allocation["fee_fen"]
+    with app.app_context():
+        seal_audit_log()
+        assert not failed(verify_registry())

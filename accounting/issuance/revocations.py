@@ -2,8 +2,8 @@
 
 What holders still have of the range moves to the revocation account, revoked, one movement
 per holder; what was already retired or revoked is reported, not touched (invariant 6).
-Frozen accounts are revoked from too, and so are credits standing listed on the market: the
-listing then offers only what is left.
+Frozen accounts are revoked from too, and so are credits standing listed or at auction on the
+market: the listing or auction then offers only what is left.
 """
 from sqlalchemy import and_, func, literal, select, text
 
@@ -24,6 +24,12 @@ from config.extensions import db
 # escrow matches no row.
 LOCK_LISTINGS = text("SELECT id FROM market_listings WHERE escrow_account_id = ANY(:escrows) AND status = 'open' "
                      "ORDER BY price_fen_per_t, id FOR UPDATE")
+# Likewise an auction not yet cleared (its row before the accounts, as clearing locks it): its
+# quantity shrinks, to zero if every unit went, and it clears with what is left.
+LOCK_AUCTIONS = text("SELECT id FROM market_auctions WHERE escrow_account_id = ANY(:escrows) "
+                     "AND cleared_at IS NULL ORDER BY id FOR UPDATE")
+SHRINK_AUCTION = text("UPDATE market_auctions SET quantity_g = quantity_g - :revoked "
+                      "WHERE escrow_account_id = :escrow AND cleared_at IS NULL")
 SHRINK_LISTING = text("""
     UPDATE market_listings SET remaining_g = remaining_g - :revoked,
         status = CASE WHEN remaining_g = :revoked THEN 'cancelled' ELSE status END,
@@ -57,6 +63,7 @@ def revoke_range(serial_prefix: str, first: int, last: int, reason: str, idempot
             break
         # Listings before accounts, cheapest then oldest: the order an order locks them in.
         db.session.execute(LOCK_LISTINGS, {"escrows": sorted(holders - locked)})
+        db.session.execute(LOCK_AUCTIONS, {"escrows": sorted(holders - locked)})
         locked |= holders
         lock_accounts(locked | {revocation_id})
     not_moved = _final_units(pieces, first, last)
@@ -70,6 +77,7 @@ def revoke_range(serial_prefix: str, first: int, last: int, reason: str, idempot
         revoked += moved.amount_g
         transactions.append(moved.transaction_id)
         db.session.execute(SHRINK_LISTING, {"escrow": account_id, "revoked": moved.amount_g, "now": utcnow()})
+        db.session.execute(SHRINK_AUCTION, {"escrow": account_id, "revoked": moved.amount_g})
     return {"batch": batch.serial_prefix, "first": first, "last": last, "revoked_g": revoked,
             "not_moved_g": not_moved, "transactions": transactions}
 

@@ -129,15 +129,33 @@ def clear_auction(auction_id: int, *, actor_id: int | None, now: datetime) -> Au
             money.append(Leg(bid.bidder_account_id, fees, bid.fee_fen))
     if result.unsold_g:
         credits.append(Leg(found.escrow_account_id, pool, result.unsold_g))
-    settled = exchange("clear", internal("auction-clearing", str(found.id)), credits=credits, money=money,
-                       releases=[(bid.bidder_account_id, bid.reserved_fen) for bid in bids if bid.reserved_fen],
-                       actor_id=actor_id, audit=Audit(actor=audit.actor_label(actor_id),
-                                                      subject=f"auction:{found.id}",
-                                                      payload={"clearing_price_fen_per_t": result.price_fen_per_t}))
+    releases = [(bid.bidder_account_id, bid.reserved_fen) for bid in bids if bid.reserved_fen]
+    if credits:
+        settled = exchange("clear", internal("auction-clearing", str(found.id)), credits=credits, money=money,
+                           releases=releases, actor_id=actor_id,
+                           audit=Audit(actor=audit.actor_label(actor_id), subject=f"auction:{found.id}",
+                                       payload={"clearing_price_fen_per_t": result.price_fen_per_t}))
+        found.clear_transaction_id = settled.transaction_id
+    else:  # revocations took every unit: nothing moves, no transaction; the bids get their money back
+        _release(releases)
+        audit.record(audit.actor_label(actor_id), "auction_cleared_empty", f"auction:{found.id}",
+                     {"released_fen": sum(fen for _, fen in releases)})
     found.clearing_price_fen_per_t, found.sold_g = result.price_fen_per_t, found.quantity_g - result.unsold_g
-    found.cleared_at, found.clear_transaction_id = now, settled.transaction_id
+    found.cleared_at = now
     db.session.flush()
     return found
+
+
+RELEASE = text("UPDATE accounts SET reserved_fen = reserved_fen - :amount WHERE id = :account")
+
+
+def _release(releases: list[tuple[int, int]]) -> None:
+    """Give bids' reservations back, each bidder's account once, in id order (the ledger's lock order)."""
+    per_account: dict[int, int] = {}
+    for account_id, fen in releases:
+        per_account[account_id] = per_account.get(account_id, 0) + fen
+    for account_id in sorted(per_account):
+        db.session.execute(RELEASE, {"amount": per_account[account_id], "account": account_id})
 
 
 def clearing_view(found: Auction) -> dict:

@@ -143,10 +143,12 @@ class Auction(db.Model):
 
     __tablename__ = "market_auctions"
     __table_args__ = (
-        CheckConstraint("quantity_g > 0", name="quantity"),
+        # Zero only once revocations took every unit it offered (created with more, by the service).
+        CheckConstraint("quantity_g >= 0", name="quantity"),
         CheckConstraint(f"reserve_price_fen_per_t BETWEEN 1 AND {MAX_PRICE_FEN_PER_T}", name="reserve_price"),
         CheckConstraint("closes_at > opens_at", name="window"),
-        CheckConstraint("(cleared_at IS NULL) = (clear_transaction_id IS NULL)", name="cleared"),
+        # Cleared with nothing to move (every unit revoked) has no transaction.
+        CheckConstraint("clear_transaction_id IS NULL OR cleared_at IS NOT NULL", name="cleared"),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
