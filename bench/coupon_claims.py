@@ -1,5 +1,6 @@
 """The claims part of bench/coupons.py: residents claiming coupons over HTTP, back to back or paced,
 the hot campaign and the spread ones taking turns in rounds, and the oversell check afterwards."""
+import contextlib
 import json
 import os
 import time
@@ -60,15 +61,18 @@ def merged(runs: list[dict]) -> dict:
 
 
 def hot_and_spread_in_rounds(base: str, database: str, tokens: list[str], hot: int, spread: list[int],
-                             clients: int, seconds: float, rounds: int) -> tuple[dict, dict, list[float]]:
+                             clients: int, seconds: float, rounds: int,
+                             samplers=(contextlib.nullcontext(), contextlib.nullcontext())
+                             ) -> tuple[dict, dict, list[float]]:
     """The hot campaign and the spread ones claimed back to back in `rounds` slices taking turns
-    (hot, spread, hot, …), so whatever else loads the machine weighs on both alike. The 1-min
-    load average at each slice's start comes back too."""
+    (hot, spread, hot, …), so whatever else loads the machine weighs on both alike, each kind's
+    slices under its own sampler. The 1-min load average at each slice's start comes back too."""
     hot_runs, spread_runs, loads = [], [], []
     for _ in range(rounds):
-        for campaigns, runs in (([hot], hot_runs), (spread, spread_runs)):
+        for campaigns, runs, sampler in (([hot], hot_runs, samplers[0]), (spread, spread_runs, samplers[1])):
             loads.append(os.getloadavg()[0])
-            runs.append(run_claims(base, database, tokens, campaigns, clients, seconds / rounds))
+            with sampler:
+                runs.append(run_claims(base, database, tokens, campaigns, clients, seconds / rounds))
     return merged(hot_runs), merged(spread_runs), loads
 
 

@@ -292,13 +292,13 @@ def main():
         vacuum_analyze(database_url)
 
         load_before = os.getloadavg()[0]
-        sampler = WaitSampler(harness.ADMIN_URL, DB_NAME) if args.sample_waits else contextlib.nullcontext()
+        samplers = [WaitSampler(harness.ADMIN_URL, DB_NAME) if args.sample_waits else contextlib.nullcontext()
+                    for _ in ("hot", "spread")]
         with harness.gunicorn(database_url, args.workers) as base:
             # Not timed: every worker serves claims once (ORM mappers configured, statements compiled).
             run_claims(base, DB_NAME, resident_tokens, spread, args.clients, 3)
-            with sampler:
-                hot_run, spread_run, loads = hot_and_spread_in_rounds(
-                    base, DB_NAME, resident_tokens, hot, spread, args.clients, args.seconds, args.rounds)
+            hot_run, spread_run, loads = hot_and_spread_in_rounds(
+                base, DB_NAME, resident_tokens, hot, spread, args.clients, args.seconds, args.rounds, samplers)
             sellout_id = sellout_campaign(app, next(iter(cashier_tokens)), args.sellout_stock, args.price)
             burst = run_claims(base, DB_NAME, resident_tokens, [sellout_id], args.clients, 60,
                                attempts=2 * args.sellout_stock)
@@ -355,9 +355,9 @@ def main():
     print(f"ratio_hot_vs_spread {ratio:.2f} (target >= 0.6)")
     print(f"          {'PASS' if ratio >= 0.6 else 'FAIL'}; 1-min load average {load_before:.1f} before, "
           f"{load_after:.1f} after")
-    if args.sample_waits:
-        print("waits   : active backends of the database by what they wait on, sampled every 5 ms "
-              f"({sampler.samples:,} samples over the hot and spread slices)")
+    for kind, sampler in zip(("hot", "spread") if args.sample_waits else (), samplers):
+        print(f"waits   : {kind} claims: active backends of the database by what they wait on and the statement, "
+              f"sampled every 5 ms ({sampler.samples:,} samples)")
         for text_line in sampler.lines():
             print(f"          {text_line}")
     sellout_ok = sold[0] == sold[1] == burst["answers"]["201"] and \

@@ -74,7 +74,8 @@ class WaitSampler:
         self.counts, self.samples = collections.Counter(), 0
         self._stop = threading.Event()
 
-    def __enter__(self):
+    def __enter__(self):  # may be entered again: the counts add up
+        self._stop.clear()
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
         return self
