@@ -1,4 +1,5 @@
 """Coupon campaigns: draft → published → paused → ended; only approved merchants publish."""
+import hashlib
 from datetime import datetime
 
 from sqlalchemy import select
@@ -10,13 +11,20 @@ from config.extensions import db
 from merchants.applications import merchant
 from merchants.models import Campaign, CampaignEscrow, Merchant
 
+TRANSITIONS = {"publish": ("draft", "paused"), "pause": ("published",), "end": ("draft", "published", "paused")}
+TARGET = {"publish": "published", "pause": "paused", "end": "ended"}
 # How many escrow accounts each campaign has. A claim holds its shard's row from its movement to
 # its commit; with as many shards as claims a server runs at once, a flash sale's claims seldom
 # meet there and queue only on the campaign row, which they take last.
 ESCROW_SHARDS = 8
 
-TRANSITIONS = {"publish": ("draft", "paused"), "pause": ("published",), "end": ("draft", "published", "paused")}
-TARGET = {"publish": "published", "pause": "paused", "end": "ended"}
+
+def escrow_shard(account_id: int) -> int:
+    """The shard a resident's claims pay into: a hash of the account id, so residents spread evenly
+    over the shards whatever pattern their ids come in (id % n would put every n-th resident, e.g.
+    every n-th of a batch registered together, on one shard)."""
+    digest = hashlib.blake2b(account_id.to_bytes(8, "big"), digest_size=4).digest()
+    return int.from_bytes(digest, "big") % ESCROW_SHARDS
 
 
 def create(merchant_id: int, fields: dict, *, actor_id: int, publish: bool) -> Campaign:

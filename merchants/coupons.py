@@ -25,8 +25,8 @@ from accounting.ledger.idempotency import Idempotency, internal
 from accounting.ledger.models import JournalTransaction
 from accounting.ledger.movement import Audit, lock_accounts, move
 from config.extensions import db
-from merchants.campaigns import ESCROW_SHARDS
 from merchants.campaigns import campaign as campaign_by_id
+from merchants.campaigns import escrow_shard
 from merchants.models import Campaign, CampaignEscrow, Coupon, Merchant
 
 CAMPAIGNS, COUPONS, MERCHANTS = Campaign.__table__, Coupon.__table__, Merchant.__table__
@@ -70,7 +70,7 @@ ESCROW_SHARD = select(CampaignEscrow.account_id).where(CampaignEscrow.campaign_i
 def escrow_for(offer: Campaign, account_id: int) -> int:
     """The escrow account a claim by this account pays into: the campaign's shard it falls on (a
     campaign made before campaigns had escrows of their own pays into its merchant's)."""
-    shard = db.session.scalar(ESCROW_SHARD, {"campaign_id": offer.id, "shard": account_id % ESCROW_SHARDS})
+    shard = db.session.scalar(ESCROW_SHARD, {"campaign_id": offer.id, "shard": escrow_shard(account_id)})
     return offer.merchant.escrow_account_id if shard is None else shard
 
 
