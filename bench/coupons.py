@@ -1,49 +1,42 @@
-"""Benchmark the coupon side (issue: 价值兑现 at scale), over HTTP on gunicorn + PostgreSQL.
+"""Benchmark the coupon side (issue 12: a hot campaign that does not collapse; paced p99), over
+HTTP on gunicorn + PostgreSQL.
 
-1. Setup, set-based SQL and the services: `--residents` resident holders, accounts and users
-   (set-based); three quantified trips each of yesterday (Asia/Shanghai), issued by the real
-   path, accounting.issuance.tasks.run_issuance_day; `--merchants` merchants filed by
-   merchants.applications.apply and approved by .approve; one hot campaign and
-   `--campaigns` campaigns spread over the merchants, made by merchants.campaigns.create;
-   one cashier per merchant. Access tokens are minted in-process with the claims
-   api/identity/tokens.py issues (role, hid, aid, sid): no password hashing in the way.
-2. Hot: after a 3 s warm-up (not timed), `--clients` client processes (http.client, back to
-   back) claim the one hot campaign for `--seconds`: claims/s, p50/p99, and the CPU one claim
-   cost each side (gunicorn, PostgreSQL, clients; from /proc), hence the most this machine's
-   CPUs could serve. Target >= 200 claims/s with no oversell. Then a
-   sell-out burst: a campaign of `--sellout-stock` coupons, twice that many attempts at once:
-   exactly the stock is claimed, every other answer is 409 sold_out.
-3. Spread: the same clients claim over the `--campaigns` campaigns. Target >= 500 claims/s.
-   No oversell anywhere: claimed_count <= stock and coupons = claimed_count, per campaign.
-4. Till: `--cashiers` concurrent cashiers, each at its own shop, scan coupons claimed in 3
-   (the token fetched by the holder from GET /me/coupons/{id}, as the app shows it; shops
-   topped up to `--till-coupons` waiting coupons by the claim service) and do verify + redeem:
-   round trips/s, p50/p99 of each, CPU per round trip. Target: redeem p99 < 100 ms at 32.
-   Twice: back to back (every cashier scans the next coupon the moment the last is redeemed:
-   the machine's saturation), then paced, one customer per cashier every `--pace` seconds
-   (a rush hour at every till at once), so latency is seen both at and below saturation.
-5. Baseline, same server, same run: pgbench with `--clients` clients running a bare
-   `UPDATE ... SET claimed = claimed + 1 WHERE id = :id AND claimed < stock` on one hot row
-   and on 1,000 rows.
-6. The audit log is sealed and every registry invariant checked; the database is dropped.
+1. Setup, set-based SQL and the services: `--residents` resident holders, accounts and users;
+   three quantified trips each of yesterday, issued by accounting.issuance.tasks.run_issuance_day;
+   `--merchants` merchants applied and approved by merchants.applications; one hot campaign and
+   `--campaigns` campaigns spread over the merchants (merchants.campaigns.create); one cashier
+   per merchant. Access tokens are minted in-process with the claims api/identity/tokens.py issues.
+2. Claims, back to back from `--clients` processes: the hot campaign (a flash sale, 秒杀) and the
+   `--campaigns` spread ones take turns in `--rounds` slices, so machine noise weighs on both
+   alike: `ratio_hot_vs_spread` (target >= 0.6). `--sample-waits` samples pg_stat_activity
+   meanwhile: where claims wait. A sell-out burst (twice `--sellout-stock` attempts at once) claims
+   exactly the stock. No oversell anywhere; every escrow holds what its claimed coupons owe.
+3. Paced, at half the saturation rate just measured, from `--paced-clients` processes (each on its
+   own rhythm): claims over the spread campaigns, trips (POST /me/trips; their saturation
+   measured back to back first) and redemptions (`--cashiers` cashiers, verify + redeem; their
+   saturation back to back first): `p99_paced_claims_ms`, `p99_paced_trips_ms`,
+   `p99_paced_redemptions_ms` (target < 50 each).
+4. Baseline, same server: pgbench running a bare stock UPDATE on one hot row and on 1,000 rows.
+5. The audit log is sealed and every registry invariant checked; the database is dropped.
 
-Run: .venv/bin/python bench/coupons.py [--residents 4000] [--clients 8] [--workers 4] [--seconds 15]
+Run: .venv/bin/python bench/coupons.py [--quick] [--residents 4000] [--clients 8] [--seconds 15] [--rounds 3]
 """
 import argparse
-import json
+import contextlib
 import os
 import re
 import subprocess
 import tempfile
 import time
 import uuid
-from collections import Counter
 from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 import harness  # noqa: I001  (puts the project root first on sys.path)
 import psycopg
-from clients import cpu_line, describe, ms, run_clients
+from clients import describe, ms
+from coupon_claims import claims_line, hot_and_spread_in_rounds, oversell_check, run_claims
+from paced import WaitSampler, latency_line, pace_for, run_trips
 from till import run_till, till_line, till_queues
 
 DB_NAME = "bz_bench_coupons"
@@ -178,52 +171,30 @@ def sellout_campaign(app, merchant_id: int, stock: int, price_g: int) -> int:
     return campaign_id
 
 
-# --- 2, 3. claims ---------------------------------------------------------------------------
-
-def _claims(connection, work, deadline):
-    """Claim back to back until the deadline (or `attempts`), cycling this client's residents."""
-    tokens, campaign_ids, offset, attempts = work["tokens"], work["campaigns"], work["offset"], work["attempts"]
-    latencies, answers = [], Counter()
-    i = 0
-    while time.time() < deadline and (attempts is None or i < attempts):
-        campaign_id = campaign_ids[(offset + i * 7919) % len(campaign_ids)]
-        t0 = time.perf_counter()
-        connection.request("POST", f"/api/v1/campaigns/{campaign_id}/claim",
-                           headers={"Authorization": f"Bearer {tokens[i % len(tokens)]}", "Content-Length": "0"})
-        response = connection.getresponse()
-        body = response.read()
-        elapsed = time.perf_counter() - t0
-        if response.status == 201:
-            latencies.append(elapsed)
-            answers["201"] += 1
-        else:
-            answers[f"{response.status} {json.loads(body).get('code')}"] += 1
-        i += 1
-    return latencies, answers
+def vacuum_analyze(database_url: str) -> None:
+    """The server runs with autovacuum off: fresh statistics for the tables the setup filled (by name:
+    a database-wide VACUUM also takes the shared catalogs, and waited minutes on other databases)."""
+    with psycopg.connect(database_url, autocommit=True) as connection:
+        connection.execute("VACUUM ANALYZE holders, accounts, users, green_events, issuance_batches, credit_blocks, "
+                           "block_movements, journal_transactions, journal_entries, audit_records, merchants, "
+                           "campaigns, coupons")
 
 
-def run_claims(base: str, tokens: list[str], campaign_ids: list[int], clients: int, seconds: float,
-               attempts: int | None = None) -> dict:
-    """`clients` processes, each with its own slice of the residents (no two share an account row)."""
-    works = [{"base": base, "seconds": seconds, "tokens": tokens[n::clients], "campaigns": campaign_ids,
-              "offset": n * 104729, "attempts": None if attempts is None else -(-attempts // clients)}
-             for n in range(clients)]
-    results, cpu = run_clients(_claims, works, DB_NAME)
-    latencies = sorted(latency for (lat, _), _, _ in results for latency in lat)
-    answers = sum((answers for (_, answers), _, _ in results), Counter())
-    elapsed = max(seconds for _, seconds, _ in results)
-    return {"latencies": latencies, "answers": answers, "seconds": elapsed, "rate": len(latencies) / elapsed,
-            "cpu": cpu}
-
-
-def oversell_check(database_url: str) -> tuple[int, int, int]:
-    """(campaigns checked, campaigns oversold, campaigns whose coupons differ from claimed_count)."""
+def escrow_check(database_url: str) -> int:
+    """How many escrow accounts hold other than the prices of the claimed coupons they hold for
+    (a coupon's escrow is its own column where the schema has one, else its merchant's)."""
     with psycopg.connect(database_url) as connection:
+        per_coupon = connection.execute(
+            "SELECT 1 FROM information_schema.columns WHERE table_name = 'coupons' "
+            "AND column_name = 'escrow_account_id'").fetchone()
+        escrow_of = "c.escrow_account_id" if per_coupon else "m.escrow_account_id"
         return connection.execute(
-            """SELECT count(*), count(*) FILTER (WHERE c.claimed_count > c.stock),
-                      count(*) FILTER (WHERE c.claimed_count <> coalesce(k.n, 0))
-               FROM campaigns c LEFT JOIN (SELECT campaign_id, count(*) AS n FROM coupons GROUP BY campaign_id) k
-                    ON k.campaign_id = c.id""").fetchone()
+            f"""SELECT count(*) FROM accounts a LEFT JOIN (
+                    SELECT {escrow_of} AS account_id, sum(c.price_g) AS owed FROM coupons c
+                    JOIN campaigns p ON p.id = c.campaign_id JOIN merchants m ON m.id = p.merchant_id
+                    WHERE c.status = 'claimed' GROUP BY 1) o ON o.account_id = a.id
+                WHERE a.kind = 'escrow' AND a.number <> 'SYSESCROW' AND a.balance_g <> coalesce(o.owed, 0)"""
+        ).fetchone()[0]
 
 
 # --- 5. pgbench baseline --------------------------------------------------------------------
@@ -274,21 +245,28 @@ def verify(app) -> list[dict]:
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="smaller and shorter: under ~5 minutes")
     parser.add_argument("--residents", type=int, default=4000)
     parser.add_argument("--merchants", type=int, default=100)
     parser.add_argument("--campaigns", type=int, default=1000)
     parser.add_argument("--price", type=int, default=10, help="price of a coupon in g")
-    parser.add_argument("--clients", type=int, default=8, help="concurrent claim clients (processes)")
+    parser.add_argument("--clients", type=int, default=8, help="concurrent back-to-back clients (processes)")
     parser.add_argument("--workers", type=int, default=4, help="gunicorn workers")
-    parser.add_argument("--seconds", type=int, default=15, help="length of each timed run")
+    parser.add_argument("--seconds", type=int, default=15, help="length of each timed run (per kind)")
+    parser.add_argument("--rounds", type=int, default=3, help="slices the hot and spread claims take turns in")
     parser.add_argument("--sellout-stock", type=int, default=500)
     parser.add_argument("--cashiers", type=int, default=32)
+    parser.add_argument("--paced-clients", type=int, default=32,
+                        help="client processes of the paced runs (at half the measured saturation rate)")
     parser.add_argument("--till-coupons", type=int, default=150,
                         help="coupons waiting at each cashier's shop for the back-to-back run (enough for --seconds)")
-    parser.add_argument("--pace", type=float, default=1.0,
-                        help="then each cashier serves a customer every PACE s (0: skip that run)")
+    parser.add_argument("--sample-waits", action="store_true",
+                        help="sample pg_stat_activity during the hot and spread claims: where claims wait")
     parser.add_argument("--keep", action="store_true", help="keep the database for inspection")
     args = parser.parse_args()
+    if args.quick:
+        args.residents, args.seconds, args.rounds = min(args.residents, 2000), 8, 2
+        args.till_coupons, args.sellout_stock = min(args.till_coupons, 60), min(args.sellout_stock, 200)
     if args.cashiers > args.merchants:
         parser.error("one cashier per merchant: --cashiers must not exceed --merchants")
 
@@ -310,17 +288,31 @@ def main():
             db.session.rollback()
         print(f"setup   : {len(people):,} residents holding {issued:,} g (issued by run_issuance_day in "
               f"{issue_seconds:.1f} s), {args.merchants} approved merchants, 1 hot + {len(spread):,} campaigns, "
-              f"{time.perf_counter() - started:.1f} s")
+              f"{time.perf_counter() - started:.1f} s", flush=True)
+        vacuum_analyze(database_url)
 
         load_before = os.getloadavg()[0]
+        samplers = [WaitSampler(harness.ADMIN_URL, DB_NAME) if args.sample_waits else contextlib.nullcontext()
+                    for _ in ("hot", "spread")]
         with harness.gunicorn(database_url, args.workers) as base:
             # Not timed: every worker serves claims once (ORM mappers configured, statements compiled).
-            run_claims(base, resident_tokens, spread, args.clients, 3)
-            hot_run = run_claims(base, resident_tokens, [hot], args.clients, args.seconds)
+            run_claims(base, DB_NAME, resident_tokens, spread, args.clients, 3)
+            hot_run, spread_run, loads = hot_and_spread_in_rounds(
+                base, DB_NAME, resident_tokens, hot, spread, args.clients, args.seconds, args.rounds, samplers)
             sellout_id = sellout_campaign(app, next(iter(cashier_tokens)), args.sellout_stock, args.price)
-            burst = run_claims(base, resident_tokens, [sellout_id], args.clients, 60,
+            burst = run_claims(base, DB_NAME, resident_tokens, [sellout_id], args.clients, 60,
                                attempts=2 * args.sellout_stock)
-            spread_run = run_claims(base, resident_tokens, spread, args.clients, args.seconds)
+
+            # Paced claims over the spread campaigns at half the spread rate just measured.
+            claim_pace = pace_for(spread_run["rate"] / 2, args.paced_clients)
+            paced_claims = run_claims(base, DB_NAME, resident_tokens[::-1], spread, args.paced_clients,
+                                      args.seconds, pace=claim_pace)
+
+            # Trips: back to back (saturation), then paced at half that rate.
+            trip_tokens = resident_tokens[-args.paced_clients:]
+            trips = run_trips(base, DB_NAME, trip_tokens[:args.clients], args.seconds / 2, 0, hours_ago=30)
+            trip_pace = pace_for(trips["rate"] / 2, args.paced_clients)
+            paced_trips = run_trips(base, DB_NAME, trip_tokens, args.seconds, trip_pace, hours_ago=20)
 
             # The till: one cashier at each of the `--cashiers` busiest shops, each with coupons waiting.
             with psycopg.connect(database_url) as connection:
@@ -333,13 +325,16 @@ def main():
                                                   token_of_account, cashier_tokens, args.clients)
             work, fetched, fetch_seconds = queues(args.till_coupons)
             till = run_till(base, DB_NAME, work, args.seconds, 0)
-            paced_coupons = int(args.seconds / args.pace) + 2 if args.pace else 0
-            paced = run_till(base, DB_NAME, queues(paced_coupons)[0], args.seconds, args.pace) if args.pace else None
+            # Redemptions paced at half the back-to-back rate, over the same cashiers.
+            till_pace = pace_for(till["rate"] / 2, len(shops))
+            paced = run_till(base, DB_NAME, queues(int(args.seconds / till_pace) + 3)[0], args.seconds, till_pace)
 
         load_after = os.getloadavg()[0]
-        hot_tps = pgbench(database_url, 1, args.clients, args.seconds)
-        spread_tps = pgbench(database_url, 1000, args.clients, args.seconds)
+        pgbench_seconds = max(5, args.seconds // 2)
+        hot_tps = pgbench(database_url, 1, args.clients, pgbench_seconds)
+        spread_tps = pgbench(database_url, 1000, args.clients, pgbench_seconds)
         checked, oversold, mismatched = oversell_check(database_url)
+        escrow_gaps = escrow_check(database_url)
         with psycopg.connect(database_url) as connection:
             sold = connection.execute("SELECT claimed_count, stock FROM campaigns WHERE id = %s",
                                       (sellout_id,)).fetchone()
@@ -348,35 +343,51 @@ def main():
         if not args.keep:
             harness.drop_database(DB_NAME)
 
-    def line(label, run, target):
-        lat = run["latencies"]
-        verdict = "PASS" if run["rate"] >= target else "FAIL"
-        return (f"{label}: {len(lat):,} claims in {run['seconds']:.1f} s = {run['rate']:,.0f} claims/s; "
-                f"p50 {ms(lat, 0.5):.1f} ms, p99 {ms(lat, 0.99):.1f} ms (target >= {target}/s) {verdict}\n"
-                f"          answers: {describe(run['answers'])}\n          {cpu_line(run['cpu'], len(lat), 'claim')}")
-
-    print(f"run     : gunicorn {args.workers} workers (sync), {args.clients} claim client processes, "
-          f"{os.cpu_count()} CPUs shared by clients, gunicorn and PostgreSQL; 1-min load average "
-          f"{load_before:.1f} before, {load_after:.1f} after the HTTP runs")
-    print(line("hot     ", hot_run, 200) + "\n          (one campaign, one merchant's escrow)")
+    print(f"run     : gunicorn {args.workers} workers (sync), {args.clients} back-to-back client processes, "
+          f"{args.paced_clients} paced ones, {os.cpu_count()} CPUs shared by clients, gunicorn and PostgreSQL; "
+          f"1-min load average {load_before:.1f} before, {load_after:.1f} after the HTTP runs")
+    print(claims_line("hot     ", hot_run) + "\n          (one campaign: a flash sale)")
+    print(claims_line("spread  ", spread_run) + f"\n          (over {len(spread):,} campaigns of {args.merchants} "
+                                                "merchants)")
+    ratio = hot_run["rate"] / spread_run["rate"]
+    print(f"rounds  : {args.rounds} × (hot {args.seconds / args.rounds:.1f} s, spread {args.seconds / args.rounds:.1f}"
+          f" s) taking turns; 1-min load average at each slice {', '.join(f'{x:.1f}' for x in loads)}")
+    print(f"ratio_hot_vs_spread {ratio:.2f} (target >= 0.6)")
+    print(f"          {'PASS' if ratio >= 0.6 else 'FAIL'}; 1-min load average {load_before:.1f} before, "
+          f"{load_after:.1f} after")
+    for kind, sampler in zip(("hot", "spread") if args.sample_waits else (), samplers):
+        print(f"waits   : {kind} claims: active backends of the database by what they wait on and the statement, "
+              f"sampled every 5 ms ({sampler.samples:,} samples)")
+        for text_line in sampler.lines():
+            print(f"          {text_line}")
     sellout_ok = sold[0] == sold[1] == burst["answers"]["201"] and \
         burst["answers"]["409 sold_out"] == sum(burst["answers"].values()) - sold[1]
     print(f"sell-out: stock {sold[1]}, {sum(burst['answers'].values()):,} attempts at once: "
           f"{describe(burst['answers'])}; claimed_count {sold[0]} {'PASS' if sellout_ok else 'FAIL'}")
-    print(line("spread  ", spread_run, 500)
-          + f"\n          (over {len(spread):,} campaigns of {args.merchants} merchants)")
     print(f"oversell: {checked:,} campaigns checked: {oversold} with claimed_count > stock, {mismatched} whose "
           f"coupons differ from claimed_count {'PASS' if not oversold and not mismatched else 'FAIL'}")
+    print(f"escrow  : {escrow_gaps} escrow accounts whose balance differs from what their claimed coupons owe "
+          f"{'PASS' if not escrow_gaps else 'FAIL'}")
+
+    print(claims_line(f"paced   : claims, {args.paced_clients} clients each every {claim_pace * 1000:.0f} ms "
+                      f"(~{args.paced_clients / claim_pace:,.0f}/s = half the spread rate)", paced_claims))
+    print(f"p99_paced_claims_ms {ms(paced_claims['latencies'], 0.99):.1f}")
+    print(latency_line("trip", f"trips   : {args.clients} clients back to back (saturation)", trips))
+    print(latency_line("trip", f"paced   : trips, {args.paced_clients} clients each every {trip_pace * 1000:.0f} ms "
+                       f"(~{args.paced_clients / trip_pace:,.0f}/s = half the saturation rate)", paced_trips)
+          + (f"; failures {describe(paced_trips['failures'])}" if paced_trips["failures"] else ""))
+    print(f"p99_paced_trips_ms {ms(paced_trips['latencies'], 0.99):.1f}")
     print(f"till    : QR tokens of {fetched:,} coupons fetched via GET /me/coupons/{{id}} in {fetch_seconds:.1f} s")
     print(till_line(f"{len(shops)} cashiers back to back (saturation: each scans the next coupon the moment "
                     "the last is redeemed)", till))
-    if paced:
-        print(till_line(f"{len(shops)} cashiers, each serving one customer every {args.pace:g} s "
-                        f"(~{len(shops) / args.pace:,.0f} customers/s across the shops)", paced))
+    print(till_line(f"{len(shops)} cashiers, each serving one customer every {till_pace * 1000:.0f} ms "
+                    f"(~{len(shops) / till_pace:,.0f} customers/s = half the saturation rate)", paced))
+    print(f"p99_paced_redemptions_ms {ms(paced['redeem'], 0.99):.1f}")
+    paced_p99 = [ms(paced_trips["latencies"], 0.99), ms(paced_claims["latencies"], 0.99), ms(paced["redeem"], 0.99)]
+    print(f"          paced p99 target < 50 ms each: {'PASS' if max(paced_p99) < 50 else 'FAIL'}")
     print(f"pgbench : bare UPDATE ... SET claimed = claimed + 1 WHERE id = :id AND claimed < stock, "
-          f"{args.clients} clients, {args.seconds} s: hot row {hot_tps:,.0f} tps, 1,000 rows {spread_tps:,.0f} tps")
-    print(f"ratio   : hot {hot_run['rate'] / hot_tps:.1%} of pgbench, spread {spread_run['rate'] / spread_tps:.1%} "
-          "of pgbench (a claim is one HTTP request: JWT, about ten statements in one transaction, JSON)")
+          f"{args.clients} clients, {pgbench_seconds} s: hot row {hot_tps:,.0f} tps, 1,000 rows {spread_tps:,.0f} tps"
+          f" (hot/spread {hot_tps / spread_tps:.2f})")
     failed = [item for item in report if not item["ok"]]
     print(f"verify  : {'all invariants ok' if not failed else 'FAILED'} "
           f"({len(report)} invariants checked after the runs)")

@@ -1,12 +1,15 @@
 """Claiming, verifying, redeeming and expiring coupons.
 
-Claim: the price moves from the resident into the merchant's escrow first (the movement
-locks both accounts, in id order), then the campaign row is taken last, by one UPDATE that
-counts the coupon only while stock is left (never oversold: a CHECK backs the count), so a
-hot campaign's row is held only from that UPDATE to the commit. Redeem moves the price on
-to the merchant, once; expiry returns it to the resident, once. Locks are taken accounts
-then campaign for a claim, coupon then accounts for a redemption or an expiry, and the
-accounts of one movement always in id order, so none of them, nor transfers, deadlock.
+Claim: the price moves from the resident into one of the campaign's escrow accounts first (the
+shard the resident's account falls on; the movement locks both accounts, in id order), then the
+campaign row is taken last, by one statement that counts the coupon only while stock is left
+(never oversold: a CHECK backs the count) and writes it, so a hot campaign's row is held only
+from that statement to the commit, and no claim on it waits on a row shared with other claims
+before that: a flash sale (秒杀) queues on the campaign row alone, and claims on different
+campaigns never meet. The coupon remembers its escrow; redeem moves the price from there on to
+the merchant, once; expiry returns it to the resident, once. Locks are taken accounts then
+campaign for a claim, coupon then accounts for a redemption or an expiry, and the accounts of
+one movement always in id order, so none of them, nor transfers, deadlock.
 """
 import secrets
 from dataclasses import dataclass
@@ -23,7 +26,8 @@ from accounting.ledger.models import JournalTransaction
 from accounting.ledger.movement import Audit, lock_accounts, move
 from config.extensions import db
 from merchants.campaigns import campaign as campaign_by_id
-from merchants.models import Campaign, Coupon, Merchant
+from merchants.campaigns import escrow_shard
+from merchants.models import Campaign, CampaignEscrow, Coupon, Merchant
 
 CAMPAIGNS, COUPONS, MERCHANTS = Campaign.__table__, Coupon.__table__, Merchant.__table__
 
@@ -56,6 +60,18 @@ TAKE_STOCK_AND_MAKE_COUPON = (
                           for c in COUPON_COLUMNS)))
     .add_cte(_TAKEN)
     .returning(COUPONS.c.id))
+
+
+# The campaign's escrow shard a resident's claims pay into. Built once: a claim only binds its values.
+ESCROW_SHARD = select(CampaignEscrow.account_id).where(CampaignEscrow.campaign_id == bindparam("campaign_id"),
+                                                       CampaignEscrow.shard == bindparam("shard"))
+
+
+def escrow_for(offer: Campaign, account_id: int) -> int:
+    """The escrow account a claim by this account pays into: the campaign's shard it falls on (a
+    campaign made before campaigns had escrows of their own pays into its merchant's)."""
+    shard = db.session.scalar(ESCROW_SHARD, {"campaign_id": offer.id, "shard": escrow_shard(account_id)})
+    return offer.merchant.escrow_account_id if shard is None else shard
 
 
 def shown_time(moment: datetime) -> str:
@@ -92,7 +108,7 @@ def _refusal(offer: Campaign, now: datetime) -> Conflict | None:
 
 
 def claim(campaign_id: int, account_id: int, idempotency: Idempotency, *, now: datetime) -> Coupon:
-    """One coupon for the resident, paid into the merchant's escrow; a replayed key returns it again."""
+    """One coupon for the resident, paid into its campaign's escrow; a replayed key returns it again."""
     offer = campaign_by_id(campaign_id)  # unlocked: the price, the escrow, and an early refusal
     refusal = _refusal(offer, now)
     if refusal is not None:
@@ -102,7 +118,8 @@ def claim(campaign_id: int, account_id: int, idempotency: Idempotency, *, now: d
         raise refusal
     # A twin request with this key waits inside the movement for the first to commit, then
     # replays it: its coupon is the answer.
-    movement = move("claim", account_id, offer.merchant.escrow_account_id, offer.price_g, idempotency,
+    escrow_account_id = escrow_for(offer, account_id)
+    movement = move("claim", account_id, escrow_account_id, offer.price_g, idempotency,
                     actor_id=None, memo=offer.title[:200], audit=Audit(subject=f"campaign:{offer.id}"))
     if movement.replayed:
         replay = _claimed_with(idempotency, campaign_id, account_id)
@@ -111,7 +128,8 @@ def claim(campaign_id: int, account_id: int, idempotency: Idempotency, *, now: d
         return replay
     coupon = Coupon(campaign_id=offer.id, account_id=account_id, code=secrets.token_urlsafe(12), status="claimed",
                     price_g=offer.price_g, claimed_at=now, expires_at=offer.valid_until,
-                    claim_transaction_id=movement.transaction_id, redeemed_at=None, redeemed_by=None,
+                    claim_transaction_id=movement.transaction_id, escrow_account_id=escrow_account_id,
+                    redeemed_at=None, redeemed_by=None,
                     redeem_transaction_id=None, expired_at=None, release_transaction_id=None)
     # The resident's account is locked now (by the movement), so their own concurrent claims
     # queue here and TAKE_STOCK's count sees every coupon they already hold.
@@ -191,7 +209,7 @@ def redeem(coupon_id: int, code: str, merchant_id: int, staff_user_id: int, *, n
                            merchant=found.campaign.merchant.name)
         raise Conflict(verdict.reason)
     merchant = found.campaign.merchant
-    movement = move("redeem", merchant.escrow_account_id, merchant.account_id, found.price_g,
+    movement = move("redeem", found.escrow_account_id, merchant.account_id, found.price_g,
                     internal("coupon", f"redeem:{found.id}"), actor_id=staff_user_id, memo=found.campaign.title[:200],
                     audit=Audit(actor=f"user:{staff_user_id}", subject=f"coupon:{found.id}"))
     found.status, found.redeemed_at, found.redeemed_by = "redeemed", now, staff_user_id
@@ -211,7 +229,7 @@ def expire_due(*, now: datetime, limit: int = 500) -> int:
     # Every account this sweep moves between, locked at once in id order: a sweep makes many
     # movements, and taking their locks one movement at a time could deadlock with another sweep.
     if due:
-        lock_accounts({c.campaign.merchant.escrow_account_id for c in due} | {c.account_id for c in due})
+        lock_accounts({c.escrow_account_id for c in due} | {c.account_id for c in due})
     for found in due:
         _release(found, now, "coupon expired")
     db.session.flush()
@@ -221,7 +239,7 @@ def expire_due(*, now: datetime, limit: int = 500) -> int:
 def _release(found: Coupon, now: datetime, memo: str) -> None:
     """Return a claimed coupon's price from the escrow to its resident; the coupon can no longer be
     used. Keyed by the coupon, so whichever path releases it first (expiry, closure) does, once."""
-    movement = move("release", found.campaign.merchant.escrow_account_id, found.account_id, found.price_g,
+    movement = move("release", found.escrow_account_id, found.account_id, found.price_g,
                     internal("coupon", f"release:{found.id}"), actor_id=None, memo=memo,
                     audit=Audit(subject=f"coupon:{found.id}"), receiver_may_be_frozen=True)
     found.status, found.expired_at, found.release_transaction_id = "expired", now, movement.transaction_id
@@ -235,7 +253,7 @@ def claimed_coupons_of(account_id: int) -> list[Coupon]:
 
 
 def escrows_of(found: list[Coupon]) -> set[int]:
-    return {c.campaign.merchant.escrow_account_id for c in found}
+    return {c.escrow_account_id for c in found}
 
 
 def release_for_closure(found: list[Coupon], *, now: datetime) -> int:

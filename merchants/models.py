@@ -1,5 +1,5 @@
 """Merchants, their coupon campaigns, and the coupons residents claim."""
-from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Index, Integer, String, Text, text
+from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Index, Integer, SmallInteger, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from config.db_types import UTCDateTime, utcnow
@@ -30,7 +30,8 @@ class Merchant(db.Model):
     status: Mapped[str] = mapped_column(String(10), default="pending")
     holder_id: Mapped[int | None] = mapped_column(ForeignKey("holders.id"))
     account_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id"))
-    # Each merchant's own escrow: claims at different shops never queue on one hot row.
+    # The merchant's own escrow: what coupons claimed before campaigns had escrows of their own
+    # (migration 0011) owe; claims now pay into their campaign's (CampaignEscrow).
     escrow_account_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id"))
     applied_by: Mapped[int | None] = mapped_column(Integer)
     decided_by: Mapped[int | None] = mapped_column(Integer)
@@ -74,8 +75,22 @@ class Campaign(db.Model):
         return self.stock - self.claimed_count
 
 
+class CampaignEscrow(db.Model):
+    """One of a campaign's escrow accounts (shards): a claim pays into the one its resident's account
+    falls on, so a flash sale's claims do not queue on one escrow row, and claims on different
+    campaigns of a merchant never meet. Written with the campaign, never changed."""
+
+    __tablename__ = "campaign_escrows"
+    __table_args__ = (CheckConstraint("shard >= 0", name="shard"),)
+
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id"), primary_key=True)
+    shard: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), unique=True)
+
+
 class Coupon(db.Model):
-    """A claimed coupon: its price sits in the merchant's escrow until redeemed or expired."""
+    """A claimed coupon: its price sits in an escrow (escrow_account_id: its campaign's shard, or
+    for coupons older than those, its merchant's) until redeemed or expired."""
 
     __tablename__ = "coupons"
     __table_args__ = (
@@ -96,6 +111,7 @@ class Coupon(db.Model):
     claimed_at = mapped_column(UTCDateTime, nullable=False, default=utcnow)
     expires_at = mapped_column(UTCDateTime, nullable=False)
     claim_transaction_id: Mapped[int] = mapped_column(ForeignKey("journal_transactions.id"))
+    escrow_account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"))
     redeemed_at = mapped_column(UTCDateTime, nullable=True)
     redeemed_by: Mapped[int | None] = mapped_column(Integer)
     redeem_transaction_id: Mapped[int | None] = mapped_column(ForeignKey("journal_transactions.id"))

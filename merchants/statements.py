@@ -6,14 +6,18 @@ from sqlalchemy import or_, select
 from accounting.business_day import day_start
 from accounting.ledger.models import JournalEntry, JournalTransaction
 from config.extensions import db
-from merchants.models import Campaign, Coupon, Merchant
+from merchants.models import Campaign, CampaignEscrow, Coupon, Merchant
 
 HEADER = ["time", "type", "transaction_id", "coupon_id", "campaign", "account", "amount_g", "memo"]
 
 
 def statement_rows(found: Merchant, first: date, last: date) -> list[list]:
-    """Every entry on the merchant's account or escrow between two Asia/Shanghai days."""
-    accounts = {found.account_id: "merchant", found.escrow_account_id: "escrow"}
+    """Every entry on the merchant's account or escrows (its own, and each campaign's shards)
+    between two Asia/Shanghai days."""
+    accounts = {found.account_id: "merchant", found.escrow_account_id: "escrow"} | {
+        account_id: "escrow" for account_id in db.session.scalars(
+            select(CampaignEscrow.account_id).join(Campaign, Campaign.id == CampaignEscrow.campaign_id)
+            .where(Campaign.merchant_id == found.id))}
     coupon_of = (select(Coupon.id, Campaign.title, JournalTransaction.id.label("transaction_id"))
                  .join(Campaign, Campaign.id == Coupon.campaign_id)
                  .join(JournalTransaction, or_(JournalTransaction.id == Coupon.claim_transaction_id,

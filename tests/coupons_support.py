@@ -6,7 +6,7 @@ import itertools
 import threading
 from dataclasses import dataclass
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from accounting.business_day import shanghai_day
 from accounting.issuance.tasks import run_issuance_day
@@ -113,14 +113,40 @@ def account_balance(app, number: str) -> int:
         return db.session.scalar(select(Account.balance_g).where(Account.number == number))
 
 
-def escrow_balance(app, merchant_id: int) -> int:
-    from accounting.ledger.models import Account
+def escrow_accounts(app, merchant_id: int) -> list[int]:
+    """Every escrow of the merchant: its own (coupons older than campaign escrows) and its campaigns' shards."""
     from config.extensions import db
-    from merchants.models import Merchant
+    from merchants.models import Campaign, CampaignEscrow, Merchant
 
     with app.app_context():
-        return db.session.scalar(select(Account.balance_g).join(Merchant, Merchant.escrow_account_id == Account.id)
-                                 .where(Merchant.id == merchant_id))
+        own = db.session.scalar(select(Merchant.escrow_account_id).where(Merchant.id == merchant_id))
+        return [own] + list(db.session.scalars(
+            select(CampaignEscrow.account_id).join(Campaign, Campaign.id == CampaignEscrow.campaign_id)
+            .where(Campaign.merchant_id == merchant_id)))
+
+
+def escrow_balance(app, merchant_id: int) -> int:
+    """What the merchant holds in escrow, over all its escrows."""
+    from accounting.ledger.models import Account
+    from config.extensions import db
+
+    accounts = escrow_accounts(app, merchant_id)
+    with app.app_context():
+        return db.session.scalar(select(func.coalesce(func.sum(Account.balance_g), 0))
+                                 .where(Account.id.in_(accounts)))
+
+
+def escrows_owing_other_than_held(app) -> list[tuple[int, int, int]]:
+    """(escrow account, balance, what its claimed coupons owe) wherever the two differ: none when every
+    escrow holds exactly the prices of the claimed coupons paid into it."""
+    from config.extensions import db
+
+    with app.app_context():
+        return [tuple(row) for row in db.session.execute(text(
+            """SELECT a.id, a.balance_g, coalesce(o.owed, 0) FROM accounts a
+               LEFT JOIN (SELECT escrow_account_id, sum(price_g) AS owed FROM coupons WHERE status = 'claimed'
+                          GROUP BY escrow_account_id) o ON o.escrow_account_id = a.id
+               WHERE a.kind = 'escrow' AND a.number <> 'SYSESCROW' AND a.balance_g <> coalesce(o.owed, 0)"""))]
 
 
 def count_rows(app, model, *where) -> int:

@@ -48,6 +48,20 @@ def open_escrow_account(kind: str = "escrow") -> Account:
     return account
 
 
+def open_escrow_accounts(count: int) -> list[int]:
+    """`count` escrow accounts (kind `escrow`) in one statement: their ids. A number drawn twice
+    (10^9 of them) only retries the statement, under a savepoint."""
+    for _ in range(NUMBER_ATTEMPTS):
+        rows = [{"number": "ES" + new_account_number()[2:], "kind": "escrow", "holder_id": None, "balance_g": 0,
+                 "created_at": utcnow()} for _ in range(count)]
+        try:
+            with db.session.begin_nested():
+                return list(db.session.scalars(insert(ACCOUNTS).returning(ACCOUNTS.c.id), rows))
+        except IntegrityError:
+            continue
+    raise RuntimeError("could not draw free account numbers")  # 10^9 numbers: not expected
+
+
 def account_of_holder(holder_id: int) -> Account:
     account = db.session.scalar(select(Account).where(Account.holder_id == holder_id))
     if account is None:

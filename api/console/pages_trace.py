@@ -17,7 +17,7 @@ from api.console.blueprint import act, bp, console_login_required, reason_from_f
 from api.identity.models import User
 from api.registry.schemas import MAX_SERIAL
 from config.extensions import db
-from merchants.models import Coupon, Merchant
+from merchants.models import Campaign, CampaignEscrow, Coupon, Merchant
 
 ACCOUNT_NUMBER = re.compile(r"^(BZ|ES)\d{10}$")
 
@@ -67,8 +67,10 @@ def account(number):
     found = db.session.scalar(select(Account).where(Account.number == number)) or abort(404)
     holder = db.session.get(Holder, found.holder_id) if found.holder_id else None
     user = db.session.scalar(select(User).where(User.holder_id == found.holder_id)) if found.holder_id else None
-    merchant = db.session.scalar(select(Merchant).where(
-        or_(Merchant.account_id == found.id, Merchant.escrow_account_id == found.id)))
+    merchant = db.session.scalar(select(Merchant).where(or_(
+        Merchant.account_id == found.id, Merchant.escrow_account_id == found.id,
+        Merchant.id == select(Campaign.merchant_id).join(CampaignEscrow, CampaignEscrow.campaign_id == Campaign.id)
+        .where(CampaignEscrow.account_id == found.id).scalar_subquery())))
     enterprise = db.session.scalar(select(Enterprise).where(Enterprise.account_id == found.id))
     return render_template(
         "console/account.html", account=found, holder=holder, user=user, merchant=merchant, enterprise=enterprise,
