@@ -29,9 +29,12 @@ def start_playwright():
     if not os.path.exists(CHROMIUM):
         missing(f"{CHROMIUM} is missing")
     try:
-        from playwright.sync_api import sync_playwright
+        from playwright.sync_api import expect, sync_playwright
     except ImportError:
         missing("the Python playwright package is not installed")
+    # expect() waits for its condition, up to a bound: 5 s by default, which a service worker's
+    # reload on two cores shared with the rest of the suite sometimes needs more than.
+    expect.set_options(timeout=20_000)
     with sync_playwright() as driver:
         yield driver
 
