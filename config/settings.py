@@ -108,7 +108,8 @@ def celery_settings(redis_url: str | None, in_process: bool, sweep_seconds: floa
             "expire-coupons": {"task": "merchants.expire_coupons", "schedule": 300.0},
             # The coming months of green events exist before their first event (the DEFAULT
             # partition is only a safety net; archiving wants whole months in their own tables).
-            "event-partitions-ahead": {"task": "record.ensure_event_partitions", "schedule": crontab(hour=3, minute=10)},
+            "event-partitions-ahead": {"task": "record.ensure_event_partitions",
+                                       "schedule": crontab(hour=3, minute=10)},
             # Signatures whose requests could no longer be accepted anyway.
             "forget-signatures": {"task": "record.forget_expired_signatures", "schedule": sweep_seconds},
             # The market by the clock: listings past their expiry return what is left; auctions past

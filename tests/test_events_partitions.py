@@ -73,7 +73,8 @@ def test_every_month_ahead_has_its_partition_with_every_index_of_the_parent(app)
         for index in PARENT_INDEXES:
             children = set(connection.scalars(sa.text(
                 "SELECT t.relname FROM pg_inherits i JOIN pg_index x ON x.indexrelid = i.inhrelid "
-                "JOIN pg_class t ON t.oid = x.indrelid WHERE i.inhparent = CAST(:index AS regclass)"), {"index": index}))
+                "JOIN pg_class t ON t.oid = x.indrelid WHERE i.inhparent = CAST(:index AS regclass)"),
+                {"index": index}))
             assert children == present, index
         assert connection.scalar(sa.text(
             "SELECT reloptions::text FROM pg_class WHERE relname = :name"), {"name": months[1]}) == \

@@ -42,7 +42,8 @@ CHECKS = [
     ("5 total issued = reductions in issued batches; none twice", """
         SELECT b.id, b.quantity_g || ' issued, ' || COALESCE(SUM(e.reduction_g), 0) || ' reduced' AS detail
         FROM issuance_batches b LEFT JOIN (
-            SELECT issuance_batch_id AS batch_id, reduction_g, CASE WHEN status <> 'issued' THEN 1 ELSE 0 END AS not_issued
+            SELECT issuance_batch_id AS batch_id, reduction_g,
+                   CASE WHEN status <> 'issued' THEN 1 ELSE 0 END AS not_issued
             FROM green_events WHERE issuance_batch_id IS NOT NULL
             UNION ALL  -- a month archived to a file: its batches' totals as they were when it left
             SELECT t.batch_id, t.reduction_g, t.not_issued FROM event_archive_batches t

@@ -168,7 +168,8 @@ def archive_before(connection: psycopg.Connection, before: date, directory: Path
             connection.rollback()
             raise ArchiveRefused(f"{month_label(month)}: {why} (it changed meanwhile)")
         batches = connection.execute(sql.SQL(
-            "SELECT issuance_batch_id, count(*), coalesce(sum(reduction_g), 0), count(*) FILTER (WHERE status <> 'issued') "
+            "SELECT issuance_batch_id, count(*), coalesce(sum(reduction_g), 0), "
+            "count(*) FILTER (WHERE status <> 'issued') "
             "FROM {} WHERE issuance_batch_id IS NOT NULL GROUP BY 1").format(table)).fetchall()
         written = _write_file(connection, month, directory)
         connection.execute(
