@@ -42,8 +42,9 @@ BEGIN
     RETURN name;
 END $$;
 
--- Every month from `first_month` to `ahead` months after the current one (Asia/Shanghai), and
--- every month the DEFAULT partition holds rows of; returns the partitions it created.
+-- Every month from `first_month` (at the latest the previous one: the claim window reaches a week
+-- back) to `ahead` months after the current one (Asia/Shanghai), and every month the DEFAULT
+-- partition holds rows of; returns the partitions it created.
 CREATE FUNCTION green_events_ensure_partitions(ahead integer, first_month date DEFAULT NULL)
 RETURNS SETOF text LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
 DECLARE
@@ -57,7 +58,7 @@ BEGIN
         SELECT DISTINCT date_trunc('month', started_at AT TIME ZONE 'Asia/Shanghai')::date
         FROM green_events_default
         UNION
-        SELECT generate_series(least(coalesce(first_month, this_month), this_month),
+        SELECT generate_series(least(coalesce(first_month, this_month), (this_month - interval '1 month')::date),
                                this_month + make_interval(months => ahead), interval '1 month')::date
         ORDER BY 1
     LOOP
@@ -72,8 +73,12 @@ END $$;
 -- event_keys (not partitioned; never archived). Ingest claims them itself (INSERT … ON CONFLICT
 -- DO NOTHING in the statement that inserts the events); this trigger claims, once per statement,
 -- the keys of rows any other writer inserted, and a key another event holds fails the statement.
+-- Always one index probe per new row: left to estimates (a key table never analyzed yet looks empty,
+-- a plan cached for a bulk COPY expects 100,000 rows) the planner hashed the whole key table for a
+-- one-trip insert (measured: 30 ms a trip at 100,000 keys, against microseconds).
 CREATE FUNCTION green_events_claim_keys() RETURNS trigger
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SET enable_hashjoin = off SET enable_mergejoin = off SET enable_seqscan = off
+                 SET enable_bitmapscan = off AS $$
 BEGIN
     INSERT INTO event_keys (source_id, external_id, event_id, started_at)
     SELECT n.source_id, n.external_id, n.id, n.started_at FROM new_events n
