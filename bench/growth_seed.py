@@ -99,7 +99,8 @@ SELECT %(source)s, 'stored-' || g, a.ids[1 + g %% a.n], 'trip', 'bus', t.started
 FROM (SELECT %(ids)s::bigint[] AS ids, cardinality(%(ids)s::bigint[]) AS n) a,
      generate_series(%(low)s::bigint, %(high)s::bigint) AS g,
      LATERAL (SELECT %(start)s::timestamptz + g * %(step)s * interval '1 second' AS started) t
-     JOIN issuance_batches b ON b.vintage = (t.started AT TIME ZONE 'Asia/Shanghai')::date AND b.decision_note = %(note)s
+     JOIN issuance_batches b ON b.vintage = (t.started AT TIME ZONE 'Asia/Shanghai')::date
+                            AND b.decision_note = %(note)s
 """
 BATCHES = """
 INSERT INTO issuance_batches (methodology_version_id, vintage, batch_no, serial_prefix, status, quantity_g, capped_g,
@@ -111,11 +112,11 @@ FROM generate_series(%(first)s::date, %(last)s::date, interval '1 day') AS d
 TALLIES = """
 INSERT INTO daily_tallies (account_id, day, trip_g, walk_g, recycling_weight_g, capped_g, implausible_count)
 SELECT account_id, (started_at AT TIME ZONE 'Asia/Shanghai')::date, sum(reduction_g), 0, 0, 0, 0
-FROM green_events WHERE rationale = %(note)s GROUP BY 1, 2
+FROM green_events WHERE rationale = %(note)s AND account_id = ANY(%(ids)s::bigint[]) GROUP BY 1, 2
 """
 
 
-def seed_stored(database_url: str, account_ids: list[int], total: int, now: datetime) -> int:
+def seed_stored(database_url: str, account_ids: list[int], total: int, now: datetime, prefix: str = "stored") -> int:
     """`total` settled trips over the 365 days ending 8 days ago (before the claim window), each day's in a
     rejected batch of that day; the months' partitions first, then a million rows a statement; the
     daily tallies they leave. Returns how many months they span."""
@@ -127,14 +128,17 @@ def seed_stored(database_url: str, account_ids: list[int], total: int, now: date
         version = _trip_version(connection)
         source = connection.execute("SELECT id FROM data_sources WHERE code = %s", (TRANSIT,)).fetchone()[0]
         connection.execute("SELECT green_events_ensure_partitions(3, %s)", (first_day,))
-        connection.execute(BATCHES, {"version": version, "first": first_day, "last": last_day, "note": HISTORY_NOTE})
+        connection.execute(BATCHES + " ON CONFLICT DO NOTHING",
+                           {"version": version, "first": first_day, "last": last_day, "note": HISTORY_NOTE})
         connection.commit()
         for low in range(0, total, CHUNK):
-            connection.execute(STORED, {"source": source, "ids": account_ids, "low": low,
+            connection.execute(STORED.replace("'stored-'", f"'{prefix}-'"), {
+                "source": source, "ids": account_ids, "low": low,
                                         "high": min(total, low + CHUNK) - 1, "start": start, "step": step,
                                         "version": version, "note": HISTORY_NOTE})
             connection.commit()
-        connection.execute(TALLIES, {"note": HISTORY_NOTE})
+        connection.execute(TALLIES + " ON CONFLICT (account_id, day) DO UPDATE SET trip_g = excluded.trip_g",
+                           {"note": HISTORY_NOTE, "ids": account_ids})
         connection.commit()
     return (last_day.year - first_day.year) * 12 + last_day.month - first_day.month + 1
 
