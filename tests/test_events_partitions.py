@@ -17,6 +17,7 @@ from accounting.record.models import DataSource, GreenEvent
 from accounting.record.recording import insert_new_events
 from config.extensions import db
 from tests.conftest import as_owner
+from tests.console_support import PASSWORD, signed_in, staff
 from tests.registry_support import add_reductions, failed, issue
 from tests.support import ApiClient, SourceClient
 
@@ -188,6 +189,14 @@ def test_archive_and_restore_a_month(app, archive_dir):
         db.session.rollback()
     assert scalar(app, "SELECT count(*) FROM audit_records WHERE action = 'events_archived' "
                        "AND subject = 'events:2025-01'") == 1
+    # The auditor's trace, in the API and in the console, names the file instead of the event.
+    staff(app, "13900000077")
+    console = signed_in(app, "13900000077")
+    assert "2025-01 的绿色行为已归档至 green_events-2025-01.csv.gz" in console.page(f"/console/units/{serial}")
+    token = client.http.post("/api/v1/auth/login", json={"phone": "13900000077", "password": PASSWORD}).get_json()
+    traced = client.http.get(f"/api/v1/registry/units/{serial}",
+                             headers={"Authorization": f"Bearer {token['access_token']}"}).get_json()
+    assert traced["event"] is None and traced["events_archived"]["file_name"] == archived.name
 
     refused = app.test_cli_runner().invoke(args=["events", "restore", "2025-02"])
     assert refused.exit_code != 0 and "2025-02 is not archived" in refused.output
