@@ -134,6 +134,7 @@ def _register_cli(app: Flask) -> None:
         sources_cli,
         users_cli,
     )
+    from api.events_cli import events_cli
 
-    for group in (users_cli, sources_cli, methodologies_cli, quantify_cli, issuance_cli, registry_cli, demo_cli):
+    for group in (events_cli, users_cli, sources_cli, methodologies_cli, quantify_cli, issuance_cli, registry_cli, demo_cli):
         app.cli.add_command(group)

@@ -115,6 +115,10 @@ def celery_settings(redis_url: str | None, in_process: bool, sweep_seconds: floa
             "seal-audit-log": {"task": "registry.seal_audit_log", "schedule": 10.0},
             # Unused coupons past their date give their credits back.
             "expire-coupons": {"task": "merchants.expire_coupons", "schedule": 300.0},
+            # The coming months of green events exist before their first event (the DEFAULT
+            # partition is only a safety net; archiving wants whole months in their own tables).
+            "event-partitions-ahead": {"task": "record.ensure_event_partitions",
+                                       "schedule": crontab(hour=3, minute=10)},
             # Signatures whose requests could no longer be accepted anyway.
             "forget-signatures": {"task": "record.forget_expired_signatures", "schedule": sweep_seconds},
             # The market by the clock: listings past their expiry return what is left; auctions past
@@ -148,6 +152,11 @@ def load_settings(environ=os.environ, **overrides) -> dict:
         # Where each sealing writes down the audit chain's head, outside the database (append-only).
         "AUDIT_CHECKPOINT_DIR": environ.get("AUDIT_CHECKPOINT_DIR")
         or str(Path(environ.get("INSTANCE_PATH") or INSTANCE_DIR).resolve() / "audit-checkpoints"),
+        # Archived months of green events (`flask events archive`): a .csv.gz and its sha256 each.
+        "EVENTS_ARCHIVE_DIR": environ.get("EVENTS_ARCHIVE_DIR")
+        or str(Path(environ.get("INSTANCE_PATH") or INSTANCE_DIR).resolve() / "archive"),
+        # Months of green events created ahead of time (beat, daily; `flask events partitions`).
+        "EVENT_PARTITIONS_AHEAD": int(environ.get("EVENT_PARTITIONS_AHEAD", "3")),
         # A pooled connection is pinged before use, so a database restart costs no request a 500.
         # Statement and lock timeouts bound every session this process opens (see
         # database_timeouts): a web request never waits long on a held lock.

@@ -56,6 +56,12 @@ def get_metadata():
     return target_db.metadata
 
 
+def include_name(name, type_, parent_names):
+    from accounting.record.models import EVENT_PARTITION_NAME
+
+    return not (type_ == "table" and EVENT_PARTITION_NAME.match(name or ""))
+
+
 def run_migrations_offline():
     """Run migrations in 'offline' mode.
 
@@ -98,6 +104,9 @@ def run_migrations_online():
     conf_args = current_app.extensions['migrate'].configure_args
     if conf_args.get("process_revision_directives") is None:
         conf_args["process_revision_directives"] = process_revision_directives
+    # green_events' monthly partitions are PostgreSQL's tables, not the models': autogenerate
+    # must not offer to drop them.
+    conf_args.setdefault("include_name", include_name)
 
     connectable = get_engine()
 

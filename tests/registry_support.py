@@ -82,7 +82,7 @@ def balances(*account_ids: int) -> dict[int, int]:
     return dict(db.session.execute(query).all())
 
 
-REGISTRY_TABLES = ("audit_records", "block_movements", "credit_blocks", "retirements", "journal_entries", "batch_lines",
+REGISTRY_TABLES = ("event_keys", "audit_records", "block_movements", "credit_blocks", "retirements", "journal_entries", "batch_lines",
                    "green_events", "issuance_batches", "journal_transactions")
 
 

@@ -29,11 +29,16 @@ def _lock_day(day: date) -> None:
     db.session.execute(select(func.pg_advisory_xact_lock(ISSUANCE_LOCK, day.toordinal())))
 
 
+def of_day(day: date) -> list:
+    """Events that happened on `day` (Asia/Shanghai): a batch's are all of its vintage, so this names
+    the one month (partition) that holds them."""
+    return [EVENTS.c.started_at >= day_start(day), EVENTS.c.started_at < day_start(day + timedelta(days=1))]
+
+
 def _unbatched(day: date, version_id: int | None = None):
     """Verified reductions of the day not in any batch yet."""
     conditions = [EVENTS.c.status.in_(("quantified", "capped")), EVENTS.c.issuance_batch_id.is_(None),
-                  EVENTS.c.reduction_g > 0, EVENTS.c.started_at >= day_start(day),
-                  EVENTS.c.started_at < day_start(day + timedelta(days=1))]
+                  EVENTS.c.reduction_g > 0, *of_day(day)]
     if version_id is not None:
         conditions.append(EVENTS.c.methodology_version_id == version_id)
     return conditions
@@ -168,7 +173,8 @@ def _issue(found: IssuanceBatch, actor_id: int | None, *, mark_events: bool) -> 
     if replayed:  # cannot happen while the batch row is locked and not issued; kept as a guard
         raise Conflict("batch_issued_elsewhere")
     if mark_events:
-        db.session.execute(update(EVENTS).where(EVENTS.c.issuance_batch_id == found.id).values(status="issued"))
+        db.session.execute(update(EVENTS).where(EVENTS.c.issuance_batch_id == found.id, *of_day(found.vintage))
+                           .values(status="issued"))
     found.status, found.issued_at, found.transaction_id = "issued", utcnow(), transaction_id
     db.session.flush()
     return found

@@ -2,10 +2,11 @@
 from sqlalchemy import BigInteger, cast, select
 
 from accounting.errors import NotFound
+from accounting.issuance.batches import of_day
 from accounting.issuance.models import IssuanceBatch
 from accounting.ledger.models import BLOCK_SERIALS, Account, BlockMovement, CreditBlock, JournalTransaction
 from accounting.ledger.serials import parse_unit
-from accounting.record.models import GreenEvent
+from accounting.record.models import EventArchive, EventArchiveBatch, GreenEvent
 from config.extensions import db
 
 
@@ -35,12 +36,24 @@ def trace_unit(serial: str) -> dict:
     ).all()
     # The units were issued to the first holder: the root block's line (it may have moved on whole since).
     root, issued_to = lineage[-1], holders[0][3]
+    archived = archived_month_of_batch(batch.id)
     return {
         "serial": serial, "batch": batch, "block": block,
         "holders": [{"transaction_id": h[0], "type": h[1], "at": h[2], "account_number": h[4],
                      "account_kind": h[5]} for h in holders],
-        "event": _event_behind(batch.id, issued_to, root.first_serial, number),
+        # While the batch's month is archived its events are in a file, not here: say which.
+        "event": None if archived else _event_behind(batch, issued_to, root.first_serial, number),
+        "events_archived": archived,
     }
+
+
+def archived_month_of_batch(batch_id: int) -> dict | None:
+    """The archived month holding a batch's events ({month, file_name}), or None if they are here."""
+    found = db.session.execute(
+        select(EventArchive.month, EventArchive.file_name)
+        .join(EventArchiveBatch, EventArchiveBatch.month == EventArchive.month)
+        .where(EventArchiveBatch.batch_id == batch_id, EventArchive.restored_at.is_(None))).first()
+    return {"month": found.month.strftime("%Y-%m"), "file_name": found.file_name} if found else None
 
 
 def _lineage(block: CreditBlock) -> list[CreditBlock]:
@@ -51,12 +64,13 @@ def _lineage(block: CreditBlock) -> list[CreditBlock]:
     return chain
 
 
-def _event_behind(batch_id: int, account_id: int, first_serial: int, number: int) -> GreenEvent:
+def _event_behind(batch: IssuanceBatch, account_id: int, first_serial: int, number: int) -> GreenEvent:
     """Units of an account's line are its reductions laid end to end in event order."""
     offset = number - first_serial
     running = 0
     events = db.session.scalars(select(GreenEvent).where(
-        GreenEvent.issuance_batch_id == batch_id, GreenEvent.account_id == account_id).order_by(GreenEvent.id))
+        GreenEvent.issuance_batch_id == batch.id, GreenEvent.account_id == account_id,
+        *of_day(batch.vintage)).order_by(GreenEvent.id))
     for event in events:
         running += event.reduction_g
         if offset < running:

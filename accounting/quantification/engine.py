@@ -19,6 +19,7 @@ from accounting.quantification.methodologies import approved_versions, version_i
 from accounting.quantification.review import flag_patterns
 from accounting.quantification.rules import DayTally, Result, quantify, rejected
 from accounting.record.models import ACCEPTED_STATUSES, QUANTIFY_LANES, DataSource
+from accounting.record.rules import MAX_TRIP_DURATION
 from config.db_types import utcnow
 from config.extensions import db, driver_connection
 
@@ -93,7 +94,7 @@ def quantify_next_batch(lane: int, limit: int = BATCH_SIZE) -> int | None:
     if not rows:
         return 0
     outcomes, tallies = _quantify_rows(rows)
-    _write_results(outcomes)
+    _write_results(outcomes, min(row.started_at for row in rows), max(row.started_at for row in rows))
     touched = {key: tallies[key] for key in sorted({(o.account_id, o.day) for o in outcomes})}
     _write_tallies(touched)
     flag_patterns(outcomes, touched)
@@ -153,7 +154,7 @@ ACCEPTED_TRIPS_SELECT = (
     "SELECT account_id, started_at, ended_at, mode FROM green_events "
     "WHERE account_id = ANY(%b::bigint[]) AND kind = 'trip' "
     f"AND status IN ({', '.join(repr(status) for status in ACCEPTED_STATUSES)}) "
-    "AND started_at < %b AND ended_at > %b"
+    "AND started_at < %b AND ended_at > %b AND started_at > %b"
 )
 
 
@@ -166,7 +167,11 @@ def _load_tallies(accounts: set[int], first: date, last: date) -> dict[tuple[int
 def _load_accepted_trips(accounts: set[int], earliest, latest) -> dict[int, list[tuple]]:
     trips = defaultdict(list)
     with driver_connection().cursor(binary=True) as cursor:
-        rows = cursor.execute(ACCEPTED_TRIPS_SELECT, [list(accounts), latest, earliest]).fetchall()
+        # No recorded trip lasts over a day (refused when it arrives), so none that began a day before
+        # the batch's earliest can reach it: a lower bound that keeps the read to the batch's days (and
+        # their month's partition) instead of every trip the residents ever made.
+        rows = cursor.execute(ACCEPTED_TRIPS_SELECT,
+                              [list(accounts), latest, earliest, earliest - MAX_TRIP_DURATION]).fetchall()
     for account_id, started_at, ended_at, mode in rows:
         trips[account_id].append((started_at, ended_at, mode))
     return trips
@@ -184,7 +189,9 @@ UNNEST_UPDATE = (
     "rationale = r.rationale, quantified_at = %(now)b "
     f"FROM unnest({', '.join(f'%({name})b::{t}[]' for name, t in zip(RESULT_COLUMNS, RESULT_TYPES))}) "
     f"AS r({', '.join(RESULT_COLUMNS)}) "
-    "WHERE e.id = r.id AND e.status = 'received' AND e.id = ANY(%(id)b::bigint[])"
+    "WHERE e.id = r.id AND e.status = 'received' AND e.id = ANY(%(id)b::bigint[]) "
+    # The batch's first and last start: the months (partitions) that hold it, and no other.
+    "AND e.started_at BETWEEN %(first)b AND %(last)b"
 )
 
 
@@ -196,10 +203,11 @@ def _result_rows(outcomes: list[Outcome]) -> list[tuple]:
     ]
 
 
-def _write_results(outcomes: list[Outcome]) -> None:
+def _write_results(outcomes: list[Outcome], first: datetime, last: datetime) -> None:
     rows = _result_rows(outcomes)
     with driver_connection().cursor(binary=True) as cursor:
-        cursor.execute(UNNEST_UPDATE, dict(zip(RESULT_COLUMNS, map(list, zip(*rows))), now=utcnow()))
+        cursor.execute(UNNEST_UPDATE, dict(zip(RESULT_COLUMNS, map(list, zip(*rows))), now=utcnow(),
+                                           first=first, last=last))
 
 
 TALLY_COLUMNS = ("account_id", "day", "trip_g", "walk_g", "recycling_weight_g", "capped_g", "implausible_count")

@@ -92,7 +92,8 @@ class ReviewFlag(db.Model):
     account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
     day: Mapped[date] = mapped_column(Date)
     code: Mapped[str] = mapped_column(String(32))
-    event_id: Mapped[int | None] = mapped_column(ForeignKey("green_events.id"))
+    # No foreign key: a flag outlives its event's month being archived (migrations/versions/0009).
+    event_id: Mapped[int | None] = mapped_column(BigInteger)
     detail: Mapped[str] = mapped_column(String(200))
     created_at = mapped_column(UTCDateTime, nullable=False, default=utcnow)
     resolved_at = mapped_column(UTCDateTime, nullable=True)

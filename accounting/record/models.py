@@ -1,15 +1,19 @@
 """The record (记录): filed data sources (备案), their stations, residents' consent, and the
 green actions the sources report."""
+import re
+from datetime import date
+
 from sqlalchemy import (
     BigInteger,
     CheckConstraint,
+    Date,
     ForeignKey,
     Index,
     Integer,
     LargeBinary,
+    Sequence,
     SmallInteger,
     String,
-    UniqueConstraint,
     text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -131,8 +135,8 @@ class GreenEvent(db.Model):
 
     __tablename__ = "green_events"
     __table_args__ = (
-        # The same (source, external_id) twice is one event.
-        UniqueConstraint("source_id", "external_id", name="uq_green_events_source_external"),
+        # The same (source, external_id) twice is one event: EventKey holds the keys (a unique index
+        # of a partitioned table must hold the partition key, and a resend may carry another time).
         CheckConstraint(f"kind IN {EVENT_KINDS}", name="kind"),
         CheckConstraint(f"status IN {EVENT_STATUSES}", name="status"),
         CheckConstraint("ended_at >= started_at", name="ends_after_start"),
@@ -163,16 +167,19 @@ class GreenEvent(db.Model):
         # issued, and leaving the NULLs out spares every quantification write one index entry.
         Index("ix_green_events_issuance_batch_id", "issuance_batch_id",
               postgresql_where=text("issuance_batch_id IS NOT NULL")),
+        # Monthly partitions of Asia/Shanghai months of started_at (migrations/versions/0009).
+        {"postgresql_partition_by": "RANGE (started_at)"},
     )
 
-    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    id: Mapped[int] = mapped_column(BigInteger, Sequence("green_events_id_seq"), primary_key=True)
     source_id: Mapped[int] = mapped_column(ForeignKey("data_sources.id"))
     external_id: Mapped[str] = mapped_column(String(128))
     account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"))
     kind: Mapped[str] = mapped_column(String(10))
     mode: Mapped[str | None] = mapped_column(String(8))
     category: Mapped[str | None] = mapped_column(String(16))
-    started_at = mapped_column(UTCDateTime, nullable=False)
+    # In the primary key because it is the partition key; the id alone is unique (one sequence).
+    started_at = mapped_column(UTCDateTime, nullable=False, primary_key=True)
     ended_at = mapped_column(UTCDateTime, nullable=False)
     distance_m: Mapped[int | None] = mapped_column(Integer)
     steps: Mapped[int | None] = mapped_column(Integer)
@@ -192,3 +199,52 @@ class GreenEvent(db.Model):
     issuance_batch_id: Mapped[int | None] = mapped_column(ForeignKey("issuance_batches.id"))
 
     source = relationship("DataSource", lazy="joined", viewonly=True)
+
+
+# The tables PostgreSQL makes for green_events' months: partitions of the one table the models
+# declare, not tables of their own (schema comparisons leave them out).
+EVENT_PARTITION_NAME = re.compile(r"^green_events_(p\d{6}|default)$")
+
+
+class EventKey(db.Model):
+    """Which event holds a (source, external_id): the duplicate guard, exact across every month.
+
+    Not partitioned and never archived, so a resend with another time, or of an event whose month
+    is archived, is still a duplicate. Ingest claims the keys in the statement that inserts the
+    events; a trigger on green_events claims them for any other writer (0009_event_partitions.sql).
+    """
+
+    __tablename__ = "event_keys"
+
+    source_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    external_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    event_id: Mapped[int] = mapped_column(BigInteger)
+    # Where the event is: its partition (a duplicate's lookup reads one month, not every month).
+    started_at = mapped_column(UTCDateTime, nullable=False)
+
+
+class EventArchive(db.Model):
+    """A month of green events written to a compressed file and detached (`flask events archive`)."""
+
+    __tablename__ = "event_archives"
+
+    month: Mapped[date] = mapped_column(Date, primary_key=True)  # its first day (Asia/Shanghai)
+    file_name: Mapped[str] = mapped_column(String(200))
+    rows: Mapped[int] = mapped_column(BigInteger)
+    file_sha256: Mapped[str] = mapped_column(String(64))  # of the .csv.gz, also written beside it
+    content_sha256: Mapped[str] = mapped_column(String(64))  # of the CSV as COPY wrote it, id order
+    archived_at = mapped_column(UTCDateTime, nullable=False)
+    restored_at = mapped_column(UTCDateTime, nullable=True)  # NULL while the rows are in the file
+
+
+class EventArchiveBatch(db.Model):
+    """An issuance batch's events in an archived month, totalled before the rows left: what
+    `registry verify` checks the batch against while they are away."""
+
+    __tablename__ = "event_archive_batches"
+
+    month: Mapped[date] = mapped_column(ForeignKey("event_archives.month"), primary_key=True)
+    batch_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    events: Mapped[int] = mapped_column(BigInteger)
+    reduction_g: Mapped[int] = mapped_column(BigInteger)
+    not_issued: Mapped[int] = mapped_column(BigInteger)

@@ -8,12 +8,12 @@ twice and one bad event never sinks the others.
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import String, and_, any_, bindparam, select
+from sqlalchemy import String, and_, any_, bindparam, select, text
 from sqlalchemy.dialects import postgresql
 
 from accounting.errors import Conflict, DomainError
 from accounting.ledger.models import Account, Holder
-from accounting.record.models import DataSource, GreenEvent, SourceAuthorization, Station
+from accounting.record.models import DataSource, EventKey, GreenEvent, SourceAuthorization, Station
 from accounting.record.rules import WindowOf, time_errors
 from accounting.record.sources import APP_SOURCE_CODE
 from config.extensions import db, driver_connection
@@ -36,11 +36,18 @@ ARRAY_TYPES = ("int", "text", "bigint", "text", "text", "text", "timestamptz", "
 
 # The batch goes as one binary array per column: 14 parameters instead of 14,000, which spares
 # the driver parsing a huge statement and the server planning one (measured: 45 ms → 26 ms per
-# 1,000 events; bench/ingest.py).
+# 1,000 events; bench/ingest.py). Each row takes its id first, then claims its (source,
+# external_id) in event_keys, and only the rows that won their key are inserted: the duplicate
+# guard of a partitioned table, in the same statement (migrations/versions/0009).
 UNNEST_INSERT = (
-    f"INSERT INTO green_events ({', '.join(ROW_COLUMNS)}) "
-    f"SELECT * FROM unnest({', '.join(f'%b::{t}[]' for t in ARRAY_TYPES)}) "
-    "ON CONFLICT (source_id, external_id) DO NOTHING RETURNING id"
+    "WITH new_rows AS MATERIALIZED ("
+    f"SELECT nextval('green_events_id_seq') AS id, r.* FROM unnest({', '.join(f'%b::{t}[]' for t in ARRAY_TYPES)}) "
+    f"AS r({', '.join(ROW_COLUMNS)})), "
+    "claimed AS (INSERT INTO event_keys (source_id, external_id, event_id, started_at) "
+    "SELECT source_id, external_id, id, started_at FROM new_rows ON CONFLICT DO NOTHING RETURNING event_id) "
+    f"INSERT INTO green_events (id, {', '.join(ROW_COLUMNS)}) "
+    f"SELECT n.id, {', '.join(f'n.{name}' for name in ROW_COLUMNS)} FROM new_rows n "
+    "JOIN claimed c ON c.event_id = n.id RETURNING id"
 )
 
 
@@ -89,9 +96,24 @@ def app_source_id() -> int:
 
 
 # The row goes as parameters of one statement built once: no new statement (and cache key) per trip.
+INSERT_TRIP = text(
+    "WITH new_row AS MATERIALIZED (SELECT nextval('green_events_id_seq') AS id), "
+    "claimed AS (INSERT INTO event_keys (source_id, external_id, event_id, started_at) "
+    "SELECT :source_id, :external_id, id, :started_at FROM new_row ON CONFLICT DO NOTHING RETURNING event_id) "
+    f"INSERT INTO green_events (id, {', '.join(ROW_COLUMNS)}) "
+    f"SELECT event_id, {', '.join(f':{name}' for name in ROW_COLUMNS)} FROM claimed "
+    "RETURNING id, status, account_id"
+).bindparams(*(bindparam(column.name, type_=column.type) for column in EVENT_TABLE.c if column.name in ROW_COLUMNS))
 _TRIP_COLUMNS = (EVENT_TABLE.c.id, EVENT_TABLE.c.status, EVENT_TABLE.c.account_id)
-INSERT_TRIP = (postgresql.insert(EVENT_TABLE).on_conflict_do_nothing(index_elements=["source_id", "external_id"])
-               .returning(*_TRIP_COLUMNS))
+
+
+def _recorded_event(source_id: int, external_id: str):
+    """The event holding a key, read in its own month; None if that month is archived."""
+    key = db.session.get(EventKey, (source_id, external_id))
+    if key is None:
+        return None
+    return db.session.execute(select(*_TRIP_COLUMNS).where(
+        EVENT_TABLE.c.id == key.event_id, EVENT_TABLE.c.started_at == key.started_at)).first()
 
 
 def record_trip(account_id: int, report: dict, external_id: str, *, now: datetime,
@@ -111,9 +133,10 @@ def record_trip(account_id: int, report: dict, external_id: str, *, now: datetim
     inserted = db.session.execute(INSERT_TRIP, row).first()
     created = inserted is not None
     if not created:  # a retry of a trip already recorded: answer with what was recorded
-        inserted = db.session.execute(select(*_TRIP_COLUMNS).where(
-            EVENT_TABLE.c.source_id == source_id, EVENT_TABLE.c.external_id == external_id)).first()
-    if inserted.account_id != account_id:  # another resident's id space never leaks into this one
+        inserted = _recorded_event(source_id, external_id)
+    # (An event archived to a file is a month old at least: a retry of it is outside the claim
+    # window, refused above, so an archived key here is another trip reusing the id.)
+    if inserted is None or inserted.account_id != account_id:  # another resident's id space never leaks into this one
         raise Conflict("external_id_taken")
     return {"id": inserted.id, "status": inserted.status}, created
 
@@ -203,3 +226,10 @@ def forgo_unbatched(account_id: int, *, now: datetime) -> int:
     can use. Reductions a batch holds already stay with it (its lines are fixed). Grams forgone."""
     with driver_connection().cursor() as cursor:
         return sum(row[0] for row in cursor.execute(FORGO_UNBATCHED, {"account": account_id, "now": now}))
+
+
+def event_of_account(account_id: int, event_id: int) -> GreenEvent | None:
+    """One of the account's events by id (another account's is None); by (account, id), which every
+    month indexes, since the id alone does not say which month holds it."""
+    return db.session.scalar(select(GreenEvent).where(GreenEvent.account_id == account_id,
+                                                      GreenEvent.id == event_id))

@@ -1,6 +1,8 @@
 """Celery tasks of the record."""
 from celery import shared_task
+from flask import current_app
 
+from accounting.record.archive import ensure_partitions
 from accounting.record.sources import forget_expired_signatures
 from config.db_types import utcnow
 from config.extensions import db
@@ -12,3 +14,11 @@ def forget_signatures() -> int:
     forgotten = forget_expired_signatures(utcnow())
     db.session.commit()
     return forgotten
+
+
+@shared_task(name="record.ensure_event_partitions", ignore_result=True)
+def ensure_event_partitions() -> list[str]:
+    """Create green events' months ahead (EVENT_PARTITIONS_AHEAD), through the owner's function."""
+    created = ensure_partitions(db.session, current_app.config["EVENT_PARTITIONS_AHEAD"])
+    db.session.commit()
+    return created

@@ -54,9 +54,8 @@ def unit(serial):
         found = trace.trace_unit(serial)
     except DomainError:
         abort(404)
-    root_account = found["event"].account_id
-    line_events = list(db.session.scalars(select(GreenEvent).where(
-        GreenEvent.issuance_batch_id == found["batch"].id, GreenEvent.account_id == root_account)
+    line_events = [] if found["event"] is None else list(db.session.scalars(select(GreenEvent).where(
+        GreenEvent.issuance_batch_id == found["batch"].id, GreenEvent.account_id == found["event"].account_id)
         .order_by(GreenEvent.id).limit(200)))
     return render_template("console/unit.html", trace=found, line_events=line_events)
 

@@ -113,12 +113,20 @@ class BlockSchema(ma.Schema):
     status = ma.fields.String()
 
 
+class ArchivedMonthSchema(ma.Schema):
+    month = ma.fields.String(metadata={"description": "YYYY-MM (Asia/Shanghai)"})
+    file_name = ma.fields.String(metadata={"description": "the compressed file the month's events are in"})
+
+
 class TraceSchema(ma.Schema):
     serial = ma.fields.String()
     batch = ma.fields.Nested(BatchSchema)
     block = ma.fields.Nested(BlockSchema)
     holders = ma.fields.List(ma.fields.Nested(HolderStepSchema))
-    event = ma.fields.Nested(EventSchema)
+    event = ma.fields.Nested(EventSchema, allow_none=True,
+                             metadata={"description": "null while the batch's month is archived"})
+    events_archived = ma.fields.Nested(ArchivedMonthSchema, allow_none=True,
+                                       metadata={"description": "where the events are while archived"})
 
 
 class InvariantSchema(ma.Schema):

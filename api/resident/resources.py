@@ -9,7 +9,6 @@ from accounting.ledger import accounts
 from accounting.quantification import methodologies
 from accounting.quantification.tasks import quantify_received
 from accounting.record import recording, sources, summary
-from accounting.record.models import GreenEvent
 from api import qr
 from api.actor import current_actor, roles_required
 from api.after_commit import QUANTIFY_WINDOW_SECONDS, enqueue_after_commit
@@ -82,8 +81,8 @@ class OneEvent(MethodView):
     @blp.doc(security=SIGNED_IN, operationId="get_my_event")
     def get(self, event_id):
         """One of my green actions (another resident's answers 404, as if it did not exist)."""
-        event = db.session.get(GreenEvent, event_id)
-        if event is None or event.account_id != current_actor().account_id:
+        event = recording.event_of_account(current_actor().account_id, event_id)
+        if event is None:
             raise NotFound()
         return event
 

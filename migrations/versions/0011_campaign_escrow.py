@@ -10,7 +10,7 @@ redemption and release take from there. Coupons claimed before this migration (a
 campaigns made before it, which have no shards) keep using their merchant's escrow.
 
 Revision ID: 0011_campaign_escrow
-Revises: 0009_auction_revocations
+Revises: 0010_events_partitioned
 Create Date: 2026-12-08 21:00:00
 
 """
@@ -20,7 +20,7 @@ from flask import current_app
 
 # revision identifiers, used by Alembic.
 revision = '0011_campaign_escrow'
-down_revision = '0009_auction_revocations'  # the lead re-chains the branches' migrations
+down_revision = '0010_events_partitioned'
 branch_labels = None
 depends_on = None
 
