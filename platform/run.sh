@@ -13,6 +13,8 @@ port="${PORT:-5000}"
 echo
 echo "碳普惠 platform on http://127.0.0.1:${port}"
 echo "  resident app (H5):      http://127.0.0.1:${port}/app   (phone 13800000001, password demo-password-2026)"
+echo "  public page:            http://127.0.0.1:${port}/public   (no sign-in)"
+echo "  audit console:          http://127.0.0.1:${port}/console   (auditor 13900000001)"
 echo "  API docs (interactive): http://127.0.0.1:${port}/api/v1/docs"
 echo "  OpenAPI document:       http://127.0.0.1:${port}/api/v1/openapi.json"
 echo "  health:                 http://127.0.0.1:${port}/healthz  /readyz"
