@@ -57,7 +57,6 @@ def prepare(database_url: str, residents: int, chunk: int = 5000) -> tuple[list[
     (the one-by-one path takes ~4 ms a resident): a resident holder in 滨城区, its holder
     account with a fresh Luhn-checked number and a zero balance, and both grants.
     """
-    from accounting.ledger.account_numbers import new_account_number
     from accounting.ledger.accounts import open_resident_account
     from accounting.record.sources import authorize_source, file_source
     from api import create_app
@@ -73,30 +72,7 @@ def prepare(database_url: str, residents: int, chunk: int = 5000) -> tuple[list[
             authorize_source(first.id, code)
         db.session.commit()
         account_ids, numbers = [first.id], {first.number}
-    with psycopg.connect(database_url) as connection:
-        for offset in range(1, residents, chunk):
-            size = min(chunk, residents - offset)
-            fresh = []
-            while len(fresh) < size:
-                number = new_account_number()
-                if number not in numbers:
-                    numbers.add(number)
-                    fresh.append(number)
-            ids = [row[0] for row in connection.execute(
-                """WITH h AS (
-                       INSERT INTO holders (kind, district, created_at)
-                       SELECT 'resident', '滨城区', now() FROM generate_series(1, %(size)s) RETURNING id),
-                   n AS (SELECT id, row_number() OVER (ORDER BY id) AS i FROM h)
-                   INSERT INTO accounts (number, kind, holder_id, balance_g, created_at)
-                   SELECT number, 'holder', n.id, 0, now()
-                   FROM n JOIN unnest(%(numbers)s::text[]) WITH ORDINALITY AS u(number, i) USING (i)
-                   RETURNING id""", {"size": size, "numbers": fresh}).fetchall()]
-            connection.execute(
-                "INSERT INTO source_authorizations (account_id, source_id, granted_at) "
-                "SELECT a, s, now() FROM unnest(%s::bigint[]) AS a CROSS JOIN unnest(%s::int[]) AS s",
-                (ids, list(source_ids)))
-            connection.commit()
-            account_ids.extend(ids)
+    account_ids += harness.insert_authorized_residents(database_url, residents - 1, source_ids, numbers, chunk)
     return sorted(account_ids), *source_ids
 
 

@@ -28,7 +28,6 @@ def prepare(database_url: str, residents: int, users: int, chunk: int = 5000):
     the rest opened set-based (the same rows); every one authorized both sources.
 
     Returns (account ids in order, transit source id, recycler source id, access tokens)."""
-    from accounting.ledger.account_numbers import new_account_number
     from accounting.record.sources import authorize_source, file_source
     from api import create_app
     from config.extensions import db
@@ -56,30 +55,7 @@ def prepare(database_url: str, residents: int, users: int, chunk: int = 5000):
                 authorize_source(account_id, code)
         db.session.commit()
     account_ids, numbers = sorted(user_accounts), set(account_numbers)
-    with psycopg.connect(database_url) as connection:
-        for offset in range(users, residents, chunk):
-            size = min(chunk, residents - offset)
-            fresh = []
-            while len(fresh) < size:
-                number = new_account_number()
-                if number not in numbers:
-                    numbers.add(number)
-                    fresh.append(number)
-            ids = [row[0] for row in connection.execute(
-                """WITH h AS (
-                       INSERT INTO holders (kind, district, created_at)
-                       SELECT 'resident', '滨城区', now() FROM generate_series(1, %(size)s) RETURNING id),
-                   n AS (SELECT id, row_number() OVER (ORDER BY id) AS i FROM h)
-                   INSERT INTO accounts (number, kind, holder_id, balance_g, created_at)
-                   SELECT number, 'holder', n.id, 0, now()
-                   FROM n JOIN unnest(%(numbers)s::text[]) WITH ORDINALITY AS u(number, i) USING (i)
-                   RETURNING id""", {"size": size, "numbers": fresh}).fetchall()]
-            connection.execute(
-                "INSERT INTO source_authorizations (account_id, source_id, granted_at) "
-                "SELECT a, s, now() FROM unnest(%s::bigint[]) AS a CROSS JOIN unnest(%s::int[]) AS s",
-                (ids, list(source_ids)))
-            connection.commit()
-            account_ids.extend(ids)
+    account_ids += harness.insert_authorized_residents(database_url, residents - users, source_ids, numbers, chunk)
     return sorted(account_ids), *source_ids, tokens
 
 

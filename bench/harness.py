@@ -77,6 +77,41 @@ def gunicorn(database_url: str, workers: int):
         process.wait(timeout=20)
 
 
+RESIDENT_ACCOUNTS = """
+    WITH h AS (
+        INSERT INTO holders (kind, district, created_at)
+        SELECT 'resident', '滨城区', now() FROM generate_series(1, %(size)s) RETURNING id),
+    n AS (SELECT id, row_number() OVER (ORDER BY id) AS i FROM h)
+    INSERT INTO accounts (number, kind, holder_id, balance_g, created_at)
+    SELECT number, 'holder', n.id, 0, now()
+    FROM n JOIN unnest(%(numbers)s::text[]) WITH ORDINALITY AS u(number, i) USING (i)
+    RETURNING id"""
+AUTHORIZE_ALL = ("INSERT INTO source_authorizations (account_id, source_id, granted_at) "
+                 "SELECT a, s, now() FROM unnest(%s::bigint[]) AS a CROSS JOIN unnest(%s::int[]) AS s")
+
+
+def insert_authorized_residents(database_url: str, count: int, source_ids, taken: set[str],
+                                chunk: int = 5000) -> list[int]:
+    """`count` resident holders with accounts (numbers not in `taken`, which they join), each
+    authorizing every source of `source_ids`, written set-based in chunks; their account ids."""
+    from accounting.ledger.account_numbers import new_account_number
+
+    account_ids = []
+    with psycopg.connect(database_url) as connection:
+        for offset in range(0, count, chunk):
+            fresh = []
+            while len(fresh) < min(chunk, count - offset):
+                number = new_account_number()
+                if number not in taken:
+                    taken.add(number)
+                    fresh.append(number)
+            ids = [row[0] for row in connection.execute(RESIDENT_ACCOUNTS, {"size": len(fresh), "numbers": fresh})]
+            connection.execute(AUTHORIZE_ALL, (ids, list(source_ids)))
+            connection.commit()
+            account_ids.extend(ids)
+    return account_ids
+
+
 def percentile(sorted_values: list[float], fraction: float) -> float:
     if not sorted_values:
         return float("nan")
