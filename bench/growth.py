@@ -35,7 +35,7 @@ from datetime import date, datetime, timedelta, timezone
 import harness  # noqa: I001  (puts the project root first on sys.path)
 import psycopg
 from clients import connection_to
-from growth_seed import prepare, seed_reductions, seed_stored, vacuum
+from growth_seed import prepare, seed_stored, vacuum
 
 DATABASES = {"small": "bz_bench_growth_small", "big": "bz_bench_growth_big"}
 
@@ -247,8 +247,8 @@ def run(args, urls: dict, accounting_bench) -> None:
     # 3. issuance of a small and a large day, in the big database
     yesterday = (now + timedelta(hours=8)).date() - timedelta(days=1)
     small_day, large_day = yesterday - timedelta(days=30), yesterday - timedelta(days=31)
-    seed_reductions(urls["big"], ids, args.day_small, small_day, "growth-s")
-    seed_reductions(urls["big"], ids, args.day_large, large_day, "growth-l")
+    harness.insert_reductions(urls["big"], ids, args.day_small, small_day, "growth-s")
+    harness.insert_reductions(urls["big"], ids, args.day_large, large_day, "growth-l")
     vacuum(urls["big"])
     small_seconds, small_result = issue(urls["big"], small_day)
     assert small_result["issued"] and large_day not in (small_day,), small_result

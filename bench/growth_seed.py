@@ -1,7 +1,7 @@
 """Seeding for bench/growth.py: residents (some signed up through the API), years of settled events
 and a day of reductions, all set-based."""
 import time
-from datetime import date, datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import harness
@@ -117,28 +117,3 @@ def seed_stored(database_url: str, account_ids: list[int], total: int, now: date
                            {"note": HISTORY_NOTE, "ids": account_ids})
         connection.commit()
     return (last_day.year - first_day.year) * 12 + last_day.month - first_day.month + 1
-
-
-def seed_reductions(database_url: str, account_ids: list[int], total: int, day: date, prefix: str) -> None:
-    """`total` quantified bus trips of `day` (Asia/Shanghai) in no batch, round-robin over the accounts,
-    each account's in their own slots of the day (as bench/ledger.py writes them)."""
-    per_account = -(-total // len(account_ids))
-    slot = 86_400 // per_account
-    length = max(60, min(1200, slot // 2))
-    start = datetime.combine(day, datetime.min.time(), SHANGHAI).astimezone(timezone.utc)
-    with psycopg.connect(database_url) as connection:
-        source = connection.execute("SELECT id FROM data_sources WHERE code = 'APP'").fetchone()[0]
-        connection.execute(
-            """INSERT INTO green_events (source_id, external_id, account_id, kind, mode, started_at, ended_at,
-                                         distance_m, status, reduction_g, capped_g, received_at,
-                                         methodology_version_id, factor, rationale, quantified_at)
-               SELECT %(source)s, %(prefix)s || g, a.ids[1 + g %% a.n], 'trip', 'bus', t.started,
-                      t.started + %(length)s * interval '1 second', 4000, 'quantified',
-                      20 + (g::bigint * 7919) %% 480, 0, now(), %(version)s, 'bus', 'bench', now()
-               FROM (SELECT %(ids)s::bigint[] AS ids, cardinality(%(ids)s::bigint[]) AS n) a,
-                    generate_series(0, %(total)s - 1) AS g,
-                    LATERAL (SELECT %(start)s::timestamptz
-                                    + ((g / a.n) * %(slot)s + g %% 60) * interval '1 second' AS started) t""",
-            {"source": source, "prefix": f"{prefix}-", "ids": account_ids, "total": total, "start": start,
-             "slot": slot, "length": length, "version": _trip_version(connection)})
-        connection.commit()

@@ -6,7 +6,9 @@ import subprocess
 import sys
 import time
 import urllib.request
+from datetime import datetime, timezone
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import psycopg
 from sqlalchemy.engine import make_url
@@ -77,6 +79,8 @@ def gunicorn(database_url: str, workers: int):
         process.wait(timeout=20)
 
 
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+
 RESIDENT_ACCOUNTS = """
     WITH h AS (
         INSERT INTO holders (kind, district, created_at)
@@ -85,31 +89,76 @@ RESIDENT_ACCOUNTS = """
     INSERT INTO accounts (number, kind, holder_id, balance_g, created_at)
     SELECT number, 'holder', n.id, 0, now()
     FROM n JOIN unnest(%(numbers)s::text[]) WITH ORDINALITY AS u(number, i) USING (i)
-    RETURNING id"""
+    RETURNING id, number"""
 AUTHORIZE_ALL = ("INSERT INTO source_authorizations (account_id, source_id, granted_at) "
                  "SELECT a, s, now() FROM unnest(%s::bigint[]) AS a CROSS JOIN unnest(%s::int[]) AS s")
 
 
-def insert_authorized_residents(database_url: str, count: int, source_ids, taken: set[str],
-                                chunk: int = 5000) -> list[int]:
-    """`count` resident holders with accounts (numbers not in `taken`, which they join), each
-    authorizing every source of `source_ids`, written set-based in chunks; their account ids."""
+def fresh_account_numbers(size: int, taken: set[str]) -> list[str]:
+    """`size` new account numbers, none in `taken` (which they join)."""
     from accounting.ledger.account_numbers import new_account_number
 
+    fresh = []
+    while len(fresh) < size:
+        number = new_account_number()
+        if number not in taken:
+            taken.add(number)
+            fresh.append(number)
+    return fresh
+
+
+def insert_resident_accounts(connection, numbers: list[str]) -> list[tuple[int, str]]:
+    """A resident holder in 滨城区 with a zero-balance account for each number: [(id, number)]."""
+    return connection.execute(RESIDENT_ACCOUNTS, {"size": len(numbers), "numbers": numbers}).fetchall()
+
+
+def insert_authorized_residents(database_url: str, count: int, source_ids, taken: set[str],
+                                chunk: int = 5000) -> list[int]:
+    """`count` resident accounts (numbers not in `taken`), each authorizing every source of
+    `source_ids`, written set-based, `chunk` per commit; their account ids."""
     account_ids = []
     with psycopg.connect(database_url) as connection:
         for offset in range(0, count, chunk):
-            fresh = []
-            while len(fresh) < min(chunk, count - offset):
-                number = new_account_number()
-                if number not in taken:
-                    taken.add(number)
-                    fresh.append(number)
-            ids = [row[0] for row in connection.execute(RESIDENT_ACCOUNTS, {"size": len(fresh), "numbers": fresh})]
+            fresh = fresh_account_numbers(min(chunk, count - offset), taken)
+            ids = [account_id for account_id, _ in insert_resident_accounts(connection, fresh)]
             connection.execute(AUTHORIZE_ALL, (ids, list(source_ids)))
             connection.commit()
             account_ids.extend(ids)
     return account_ids
+
+
+def insert_reductions(database_url: str, account_ids: list[int], total: int, day, prefix: str = "ledger") -> float:
+    """`total` quantified bus trips of `day` (Asia/Shanghai) in no batch, round-robin over the accounts.
+
+    Each account's trips of the day sit in their own slots (no overlaps), 20..499 g each,
+    quantified under the TRIP v1 version, reported by the APP source, external ids
+    `<prefix>-<n>`. Returns seconds.
+    """
+    per_account = -(-total // len(account_ids))
+    slot = 86_400 // per_account
+    length = max(60, min(1200, slot // 2))
+    start = datetime.combine(day, datetime.min.time(), SHANGHAI).astimezone(timezone.utc)
+    with psycopg.connect(database_url) as connection:
+        version_id = connection.execute(
+            "SELECT v.id FROM methodology_versions v JOIN methodologies m ON m.id = v.methodology_id "
+            "WHERE m.code = 'TRIP' AND v.version = 1").fetchone()[0]
+        source_id = connection.execute("SELECT id FROM data_sources WHERE code = 'APP'").fetchone()[0]
+        started = time.perf_counter()
+        connection.execute(
+            """INSERT INTO green_events (source_id, external_id, account_id, kind, mode, started_at, ended_at,
+                                         distance_m, status, reduction_g, capped_g, received_at,
+                                         methodology_version_id, factor, rationale, quantified_at)
+               SELECT %(source)s, %(prefix)s || g, a.ids[1 + g %% a.n], 'trip', 'bus', t.started,
+                      t.started + %(length)s * interval '1 second', 4000, 'quantified',
+                      20 + (g::bigint * 7919) %% 480, 0, now(), %(version)s, 'bus', 'bench', now()
+               FROM (SELECT %(ids)s::bigint[] AS ids, cardinality(%(ids)s::bigint[]) AS n) a,
+                    generate_series(0, %(total)s - 1) AS g,
+                    LATERAL (SELECT %(start)s::timestamptz
+                                    + ((g / a.n) * %(slot)s + g %% 60) * interval '1 second' AS started) t""",
+            {"source": source_id, "prefix": f"{prefix}-", "ids": account_ids, "total": total, "start": start,
+             "slot": slot, "length": length, "version": version_id})
+        connection.commit()
+    return time.perf_counter() - started
 
 
 def percentile(sorted_values: list[float], fraction: float) -> float:

@@ -31,7 +31,7 @@ Run: .venv/bin/python bench/ledger.py [--reductions 1000000] [--accounts 10000] 
 import argparse
 import os
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import harness  # noqa: I001  (puts the project root first on sys.path)
@@ -49,7 +49,6 @@ SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 def prepare_accounts(database_url: str, count: int, chunk: int = 5000) -> list[tuple[int, str]]:
     """Open `count` resident accounts; returns [(id, number)] in id order."""
-    from accounting.ledger.account_numbers import new_account_number
     from accounting.ledger.accounts import open_resident_account
     from api import create_app
     from config.extensions import db
@@ -61,60 +60,13 @@ def prepare_accounts(database_url: str, count: int, chunk: int = 5000) -> list[t
         accounts, numbers = [(first.id, first.number)], {first.number}
     with psycopg.connect(database_url) as connection:
         for offset in range(1, count, chunk):
-            size = min(chunk, count - offset)
-            fresh = []
-            while len(fresh) < size:
-                number = new_account_number()
-                if number not in numbers:
-                    numbers.add(number)
-                    fresh.append(number)
-            accounts.extend(connection.execute(
-                """WITH h AS (
-                       INSERT INTO holders (kind, district, created_at)
-                       SELECT 'resident', '滨城区', now() FROM generate_series(1, %(size)s) RETURNING id),
-                   n AS (SELECT id, row_number() OVER (ORDER BY id) AS i FROM h)
-                   INSERT INTO accounts (number, kind, holder_id, balance_g, created_at)
-                   SELECT number, 'holder', n.id, 0, now()
-                   FROM n JOIN unnest(%(numbers)s::text[]) WITH ORDINALITY AS u(number, i) USING (i)
-                   RETURNING id, number""", {"size": size, "numbers": fresh}).fetchall())
+            fresh = harness.fresh_account_numbers(min(chunk, count - offset), numbers)
+            accounts.extend(harness.insert_resident_accounts(connection, fresh))
             connection.commit()
     return sorted(accounts)
 
 
 # --- 2. issuance ----------------------------------------------------------------------------
-
-def insert_reductions(database_url: str, account_ids: list[int], total: int, day) -> float:
-    """`total` quantified bus trips of `day` (Asia/Shanghai), round-robin over the accounts.
-
-    Each account's trips of the day sit in their own slots (no overlaps), 20..499 g each,
-    quantified under the TRIP v1 version, reported by the APP source. Returns seconds.
-    """
-    per_account = -(-total // len(account_ids))
-    slot = 86_400 // per_account
-    length = max(60, min(1200, slot // 2))
-    start = datetime.combine(day, datetime.min.time(), SHANGHAI).astimezone(timezone.utc)
-    with psycopg.connect(database_url) as connection:
-        version_id = connection.execute(
-            "SELECT v.id FROM methodology_versions v JOIN methodologies m ON m.id = v.methodology_id "
-            "WHERE m.code = 'TRIP' AND v.version = 1").fetchone()[0]
-        source_id = connection.execute("SELECT id FROM data_sources WHERE code = 'APP'").fetchone()[0]
-        started = time.perf_counter()
-        connection.execute(
-            """INSERT INTO green_events (source_id, external_id, account_id, kind, mode, started_at, ended_at,
-                                         distance_m, status, reduction_g, capped_g, received_at,
-                                         methodology_version_id, factor, rationale, quantified_at)
-               SELECT %(source)s, 'ledger-' || g, a.ids[1 + g %% a.n], 'trip', 'bus', t.started,
-                      t.started + %(length)s * interval '1 second', 4000, 'quantified',
-                      20 + (g::bigint * 7919) %% 480, 0, now(), %(version)s, 'bus', 'bench', now()
-               FROM (SELECT %(ids)s::bigint[] AS ids, cardinality(%(ids)s::bigint[]) AS n) a,
-                    generate_series(0, %(total)s - 1) AS g,
-                    LATERAL (SELECT %(start)s::timestamptz
-                                    + ((g / a.n) * %(slot)s + g %% 60) * interval '1 second' AS started) t""",
-            {"source": source_id, "ids": account_ids, "total": total, "start": start, "slot": slot,
-             "length": length, "version": version_id})
-        connection.commit()
-    return time.perf_counter() - started
-
 
 def issue_day(app, day) -> tuple[float, dict]:
     from accounting.issuance.tasks import run_issuance_day
@@ -243,7 +195,7 @@ def main():
         accounts = prepare_accounts(database_url, args.accounts)
         print(f"setup   : {len(accounts):,} resident accounts in {time.perf_counter() - started:.1f} s")
         day = datetime.now(SHANGHAI).date() - timedelta(days=1)
-        insert_seconds = insert_reductions(database_url, [a for a, _ in accounts], args.reductions, day)
+        insert_seconds = harness.insert_reductions(database_url, [a for a, _ in accounts], args.reductions, day)
         print(f"setup   : {args.reductions:,} quantified reductions of {day} written in {insert_seconds:.1f} s, "
               f"then VACUUM ANALYZE + CHECKPOINT in {maintain(database_url):.1f} s (issuance runs the next night)")
 
