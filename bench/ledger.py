@@ -38,7 +38,7 @@ import harness  # noqa: I001  (puts the project root first on sys.path)
 import psycopg
 import transfers_http
 from ledger_workers import Workers
-from pgbench_runs import LEDGER_MOVE_SCRIPT, PGLEDGER_SCRIPT, load_pgledger, run_pgbench
+from pgbench_runs import LEDGER_MOVE_SCRIPT, PGLEDGER_SCRIPT, PREPARED, load_pgledger, run_pgbench
 
 DB_NAME = "bz_bench_ledger"
 PGLEDGER_DB = "bz_bench_pgledger"
@@ -150,10 +150,10 @@ def versus_pgledger(database_url: str, accounts: list[tuple[int, str]], clients:
     try:
         for _ in range(rounds):
             maintain(database_url)
-            ours.append(run_pgbench(database_url, LEDGER_MOVE_SCRIPT, clients, seconds / rounds,
+            ours.append(run_pgbench(database_url, LEDGER_MOVE_SCRIPT, clients, seconds / rounds, PREPARED,
                                     lo=ids[0], hi=ids[-1]))
             maintain(peer)
-            theirs.append(run_pgbench(peer, PGLEDGER_SCRIPT, clients, seconds / rounds, n=len(ids)))
+            theirs.append(run_pgbench(peer, PGLEDGER_SCRIPT, clients, seconds / rounds, PREPARED, n=len(ids)))
     finally:
         harness.drop_database(PGLEDGER_DB)
     return sum(ours) / rounds, sum(theirs) / rounds, ours, theirs
@@ -251,7 +251,7 @@ def main():
                   f"db.session: {bare:,.0f} tps = {bare / tps:.1%} of pgbench (slices {slices(bare_slices)})")
         ours, theirs, our_slices, their_slices = versus_pgledger(database_url, accounts, args.workers, args.seconds,
                                                                 args.rounds)
-        print(f"pgbench : our movement (SELECT * FROM ledger_move(...), as the service calls it) over "
+        print(f"pgbench : our movement (SELECT * FROM ledger_move(...), as the service calls it: prepared) over "
               f"{len(accounts):,} accounts, {args.workers} clients: {ours:,.0f} tps (slices {slices(our_slices)}); "
               f"pgledger_create_transfer over as many accounts, same clients, taking turns: {theirs:,.0f} tps "
               f"(slices {slices(their_slices)})")

@@ -9,14 +9,16 @@ import psycopg
 from harness import ROOT, make_url_for
 
 
-def run_pgbench(database_url: str, script: str, clients: int, seconds: float, **variables) -> float:
-    """tps of `script` (pgbench's own language) with `clients` connections; failed transactions refused."""
+def run_pgbench(database_url: str, script: str, clients: int, seconds: float, protocol: str = "simple",
+                **variables) -> float:
+    """tps of `script` (pgbench's own language) with `clients` connections, sent by `protocol`
+    (pgbench's -M: simple, extended or prepared); failed transactions refused."""
     with tempfile.NamedTemporaryFile("w", suffix=".sql", delete=False) as file:
         file.write(script)
     defines = [f"-D{name}={value}" for name, value in variables.items()]
     try:
         completed = subprocess.run(
-            ["pgbench", "-n", "-c", str(clients), "-j", "2", "-T", str(max(1, round(seconds))), *defines,
+            ["pgbench", "-n", "-c", str(clients), "-j", "2", "-M", protocol, "-T", str(max(1, round(seconds))), *defines,
              "-f", file.name, database_url], capture_output=True, text=True, check=True)
     finally:
         os.unlink(file.name)
@@ -31,6 +33,8 @@ def run_pgbench(database_url: str, script: str, clients: int, seconds: float, **
 
 # Our movement as the service layer calls it (accounting/ledger/movement.py MOVE_TO_ACCOUNT, its
 # arguments by name), between two random accounts of :lo..:hi, a fresh idempotency key each time.
+# The service's driver (psycopg) prepares a statement from its fifth execution on a connection, so
+# this script and the peer's are run prepared (PREPARED below), each the same way.
 LEDGER_MOVE_SCRIPT = """\\set a random(:lo, :hi)
 \\set b random(:lo, :hi - 1)
 \\set b case when :b >= :a then :b + 1 else :b end
@@ -51,6 +55,8 @@ PGLEDGER_SCRIPT = """\\set a random(1, :n)
 SELECT * FROM pgledger_create_transfer((SELECT id FROM bench_accounts WHERE n = :a),
                                        (SELECT id FROM bench_accounts WHERE n = :b), :amount);
 """
+
+PREPARED = "prepared"
 
 PGLEDGER_FILES = ("ulid-to-uuid.sql", "uuid-to-ulid.sql", "pgledger.sql")
 
