@@ -18,8 +18,8 @@ def run_pgbench(database_url: str, script: str, clients: int, seconds: float, pr
     defines = [f"-D{name}={value}" for name, value in variables.items()]
     try:
         completed = subprocess.run(
-            ["pgbench", "-n", "-c", str(clients), "-j", "2", "-M", protocol, "-T", str(max(1, round(seconds))), *defines,
-             "-f", file.name, database_url], capture_output=True, text=True, check=True)
+            ["pgbench", "-n", "-c", str(clients), "-j", "2", "-M", protocol, "-T", str(max(1, round(seconds))),
+             *defines, "-f", file.name, database_url], capture_output=True, text=True, check=True)
     finally:
         os.unlink(file.name)
     match = re.search(r"tps = ([\d.]+) \(without initial connection time\)", completed.stdout)
