@@ -11,6 +11,7 @@ from api.json_limits import refuse_unreasonable_json
 from api.locales import init_translations
 from api.problems import ProblemApi, problem_response, register_problem_handlers
 from config.celery import celery_init_app
+from config.connection_check import check_connections_on_checkout
 from config.extensions import db, jwt, limiter, migrate, redis_store
 from config.settings import INSTANCE_DIR, load_settings, with_database
 
@@ -37,6 +38,8 @@ def create_app(environ: dict | None = None, **overrides) -> Flask:
 
     _register_models()
     db.init_app(app)
+    with app.app_context():
+        check_connections_on_checkout(db.engine)
     migrate.init_app(app, db, directory=str(INSTANCE_DIR.parent / "migrations"))
     refresh_cookie.configure(app)
     jwt.init_app(app)

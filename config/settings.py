@@ -157,11 +157,10 @@ def load_settings(environ=os.environ, **overrides) -> dict:
         or str(Path(environ.get("INSTANCE_PATH") or INSTANCE_DIR).resolve() / "archive"),
         # Months of green events created ahead of time (beat, daily; `flask events partitions`).
         "EVENT_PARTITIONS_AHEAD": int(environ.get("EVENT_PARTITIONS_AHEAD", "3")),
-        # A pooled connection is pinged before use, so a database restart costs no request a 500.
-        # Statement and lock timeouts bound every session this process opens (see
-        # database_timeouts): a web request never waits long on a held lock.
-        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True,
-                                      "connect_args": {"options": database_timeouts(environ)}},
+        # A pooled connection is checked before use (config/connection_check.py), so a database
+        # restart costs no request a 500. Statement and lock timeouts bound every session this
+        # process opens (see database_timeouts): a web request never waits long on a held lock.
+        "SQLALCHEMY_ENGINE_OPTIONS": {"connect_args": {"options": database_timeouts(environ)}},
         "REDIS_URL": redis_url,
         "JWT_ACCESS_TOKEN_EXPIRES": timedelta(minutes=int(environ.get("JWT_ACCESS_MINUTES", "15"))),
         "JWT_REFRESH_TOKEN_EXPIRES": timedelta(days=int(environ.get("JWT_REFRESH_DAYS", "30"))),

@@ -18,9 +18,9 @@ from api.market.schemas import (
     ClearingSchema,
 )
 from api.market.trading import seller_names
-from api.merchants.sealing import seal_soon
 from api.pagination import PageArgs, page
 from api.registry.requests import ledger_idempotency
+from api.sealing import seal_soon
 from config.db_types import utcnow
 from config.extensions import db
 

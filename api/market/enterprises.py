@@ -13,8 +13,8 @@ from api.market.acting import acting_enterprise
 from api.market.blueprint import SIGNED_IN, blp, bureau_only, enterprise_only
 from api.market.schemas import EnterpriseApplySchema, EnterpriseDecisionSchema, EnterpriseSchema
 from api.merchants.schemas import StatementArgs
-from api.merchants.sealing import seal_soon
 from api.openapi import TEXT
+from api.sealing import seal_soon
 from config.extensions import db
 
 

@@ -21,8 +21,8 @@ from api.market.schemas import (
     WithdrawalPaySchema,
     WithdrawalSchema,
 )
-from api.merchants.sealing import seal_soon
 from api.pagination import page
+from api.sealing import seal_soon
 from config.extensions import db
 
 BUREAU = ("auditor", "admin")

@@ -7,7 +7,8 @@ from accounting.ledger.accounts import SYSTEM_NUMBERS
 from api.actor import roles_required
 from api.idempotency import idempotent
 from api.market.blueprint import blp
-from api.registry.requests import acting_account_id, ledger_idempotency, seal_after_commit
+from api.registry.requests import acting_account_id, ledger_idempotency
+from api.sealing import seal_soon
 from api.translated_validators import Range
 
 
@@ -40,7 +41,7 @@ class PoolDonations(MethodView):
     def post(self, args):
         """公益捐赠: give credits to the pool; its sales fund the bureau's incentives."""
         moved = donations.donate(acting_account_id(), args["amount_g"], ledger_idempotency(), actor_id=None)
-        seal_after_commit()
+        seal_soon()
         return {"transaction_id": moved.transaction_id, "amount_g": moved.amount_g,
                 "serials": [r.serials for r in moved.ranges], "pool_account_number": SYSTEM_NUMBERS["pool"]}
 

@@ -21,9 +21,9 @@ from api.market.schemas import (
     OrderCreateSchema,
     OrderSchema,
 )
-from api.merchants.sealing import seal_soon
 from api.pagination import PageArgs, page
 from api.registry.requests import ledger_idempotency
+from api.sealing import seal_soon
 from config.db_types import utcnow
 from config.extensions import db
 from merchants.models import Merchant

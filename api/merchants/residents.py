@@ -16,10 +16,10 @@ from api.merchants.schemas import (
     CouponPageSchema,
     CouponSchema,
 )
-from api.merchants.sealing import seal_soon
 from api.openapi import BINARY, PROBLEM, TEXT
 from api.pagination import PageArgs, encode_cursor
 from api.registry.requests import ledger_idempotency
+from api.sealing import seal_soon
 from config.db_types import utcnow
 from merchants import campaigns, coupons
 from merchants.qr_tokens import coupon_token

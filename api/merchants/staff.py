@@ -25,12 +25,12 @@ from api.merchants.schemas import (
     TokenSchema,
     VerificationSchema,
 )
-from api.merchants.sealing import seal_soon
 from api.messages import title_and_detail
 from api.openapi import PROBLEM, TEXT
 from api.registry.holders import retirement_view
 from api.registry.requests import ledger_idempotency
 from api.registry.schemas import RetirementSchema, RetireSchema
+from api.sealing import seal_soon
 from config.db_types import utcnow
 from config.extensions import db
 from merchants import applications, campaigns, coupons

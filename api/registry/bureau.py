@@ -18,7 +18,7 @@ from api.after_commit import enqueue_after_commit
 from api.id_ranges import INTEGER_MAX
 from api.idempotency import idempotent
 from api.pagination import CursorField, PageArgs, encode_cursor
-from api.registry.requests import ledger_idempotency, seal_after_commit
+from api.registry.requests import ledger_idempotency
 from api.registry.schemas import (
     AccountStateSchema,
     AuditPageSchema,
@@ -34,6 +34,7 @@ from api.registry.schemas import (
     VerifySchema,
 )
 from api.schemas_common import BoundedDate, Text
+from api.sealing import seal_soon
 from api.translated_validators import OneOf
 from config.extensions import db
 
@@ -85,7 +86,7 @@ class Batches(MethodView):
         for batch in batches:
             if batch.status == "approved":
                 enqueue_after_commit(issue_approved_batch, batch.id)
-        seal_after_commit()
+        seal_soon()
         return {"items": batches, "next_cursor": None}
 
 
@@ -121,7 +122,7 @@ def _decide(decision):
             enqueue_after_commit(issue_approved_batch, batch.id)
         else:
             batch = issuance.reject_batch(batch_id, actor, args.get("note") or "rejected")
-        seal_after_commit()
+        seal_soon()
         return batch
 
     post.__doc__ = {"approve": "Approve a proposed batch; it is issued right after.",
@@ -178,7 +179,7 @@ def _account_action(action):
     def post(self, args, number):
         account = accounts.account_by_number(number)
         changed = getattr(accounts, action)(account.id, current_actor().user_id, args["reason"])
-        seal_after_commit()
+        seal_soon()
         return changed
 
     post.__doc__ = {"freeze": "Freeze an account: its credits cannot move until unfrozen.",
@@ -201,5 +202,5 @@ class Revocations(MethodView):
         """Revoke a serial range: units still held move to revocation; retired ones are reported."""
         outcome = revocations.revoke_range(args["serial_prefix"], args["first"], args["last"], args["reason"],
                                         ledger_idempotency(), actor_id=current_actor().user_id)
-        seal_after_commit()
+        seal_soon()
         return outcome

@@ -10,7 +10,7 @@ from api.certificates import retirement_certificate_svg
 from api.idempotency import idempotent
 from api.openapi import PROBLEM, TEXT
 from api.pagination import PageArgs, encode_cursor
-from api.registry.requests import acting_account_id, ledger_idempotency, seal_after_commit
+from api.registry.requests import acting_account_id, ledger_idempotency
 from api.registry.schemas import (
     CheckpointSchema,
     LedgerPageSchema,
@@ -19,6 +19,7 @@ from api.registry.schemas import (
     RetireSchema,
     TransferSchema,
 )
+from api.sealing import seal_soon
 
 blp = Blueprint("holders", __name__, url_prefix="/api/v1", description="交易与注销: moving and retiring credits")
 
@@ -47,7 +48,7 @@ class Transfers(MethodView):
         """Send credits from my account to another account by its number (422 when short)."""
         movement = transfers.transfer(acting_account_id(), args["to_account_number"], args["amount_g"],
                                      ledger_idempotency(), actor_id=None, memo=args["memo"])
-        seal_after_commit()
+        seal_soon()
         return movement
 
 
@@ -62,7 +63,7 @@ class Retirements(MethodView):
         """Retire (注销) credits for a beneficiary and purpose; the serials are listed publicly."""
         retirement = retirements.retire(acting_account_id(), args["amount_g"], args["beneficiary"], args["purpose"],
                                      ledger_idempotency(), actor_id=None)
-        seal_after_commit()
+        seal_soon()
         return retirement_view(retirement)
 
 

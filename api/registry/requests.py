@@ -5,9 +5,7 @@ from flask import request
 
 from accounting.errors import DomainError
 from accounting.ledger.idempotency import Idempotency, request_hash
-from accounting.ledger.tasks import seal_audit_log
 from api.actor import current_actor
-from api.after_commit import enqueue_after_commit
 from api.merchants.acting import acting_merchant
 from merchants.applications import sending_account
 
@@ -33,8 +31,3 @@ def ledger_idempotency() -> Idempotency:
 def idempotency_scope() -> str:
     """Whose keys these are: a user's keys never meet another's (the API's replay store uses it too)."""
     return f"user:{current_actor().user_id}"
-
-
-def seal_after_commit() -> None:
-    """Chain the audit records this request appended soon after it commits."""
-    enqueue_after_commit(seal_audit_log)
