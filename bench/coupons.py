@@ -177,7 +177,7 @@ def vacuum_analyze(database_url: str) -> None:
     with psycopg.connect(database_url, autocommit=True) as connection:
         connection.execute("VACUUM ANALYZE holders, accounts, users, green_events, issuance_batches, credit_blocks, "
                            "block_movements, journal_transactions, journal_entries, audit_records, merchants, "
-                           "campaigns, coupons")
+                           "campaigns, coupons, campaign_escrows, daily_tallies, revoked_tokens")
 
 
 def escrow_check(database_url: str) -> int:
@@ -303,6 +303,11 @@ def main():
             burst = run_claims(base, DB_NAME, resident_tokens, [sellout_id], args.clients, 60,
                                attempts=2 * args.sellout_stock)
 
+            # Before each paced run, what autovacuum (every 15 s, platform/postgresql.conf) would have
+            # done during the saturation run before it: this server runs without it, and plans the
+            # workers cached while the journal and coupons were near empty (foreign-key checks
+            # included) scan them whole; ANALYZE makes them plan again.
+            vacuum_analyze(database_url)
             # Paced claims over the spread campaigns at half the spread rate just measured.
             claim_pace = pace_for(spread_run["rate"] / 2, args.paced_clients)
             paced_claims = run_claims(base, DB_NAME, resident_tokens[::-1], spread, args.paced_clients,
@@ -312,6 +317,7 @@ def main():
             trip_tokens = resident_tokens[-args.paced_clients:]
             trips = run_trips(base, DB_NAME, trip_tokens[:args.clients], args.seconds / 2, 0, hours_ago=30)
             trip_pace = pace_for(trips["rate"] / 2, args.paced_clients)
+            vacuum_analyze(database_url)
             paced_trips = run_trips(base, DB_NAME, trip_tokens, args.seconds, trip_pace, hours_ago=20)
 
             # The till: one cashier at each of the `--cashiers` busiest shops, each with coupons waiting.
@@ -327,6 +333,7 @@ def main():
             till = run_till(base, DB_NAME, work, args.seconds, 0)
             # Redemptions paced at half the back-to-back rate, over the same cashiers.
             till_pace = pace_for(till["rate"] / 2, len(shops))
+            vacuum_analyze(database_url)
             paced = run_till(base, DB_NAME, queues(int(args.seconds / till_pace) + 3)[0], args.seconds, till_pace)
 
         load_after = os.getloadavg()[0]
