@@ -40,6 +40,11 @@ from paced import WaitSampler, latency_line, pace_for, run_trips
 from till import run_till, till_line, till_queues
 
 DB_NAME = "bz_bench_coupons"
+# What the setup and the runs fill, analyzed by name (a database-wide VACUUM also takes the shared
+# catalogs, and waited minutes on other databases).
+HOT_TABLES = ("holders", "accounts", "users", "green_events", "issuance_batches", "credit_blocks", "block_movements",
+              "journal_transactions", "journal_entries", "audit_records", "merchants", "campaigns", "coupons",
+              "campaign_escrows", "daily_tallies", "revoked_tokens")
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 DISTRICTS = ("滨城区", "沾化区", "惠民县", "阳信县", "无棣县", "博兴县", "邹平市")
 CATEGORIES = ("food", "clothing", "housing", "transport", "goods", "services")
@@ -171,15 +176,6 @@ def sellout_campaign(app, merchant_id: int, stock: int, price_g: int) -> int:
     return campaign_id
 
 
-def vacuum_analyze(database_url: str) -> None:
-    """The server runs with autovacuum off: fresh statistics for the tables the setup filled (by name:
-    a database-wide VACUUM also takes the shared catalogs, and waited minutes on other databases)."""
-    with psycopg.connect(database_url, autocommit=True) as connection:
-        connection.execute("VACUUM ANALYZE holders, accounts, users, green_events, issuance_batches, credit_blocks, "
-                           "block_movements, journal_transactions, journal_entries, audit_records, merchants, "
-                           "campaigns, coupons, campaign_escrows, daily_tallies, revoked_tokens")
-
-
 def escrow_check(database_url: str) -> int:
     """How many escrow accounts hold other than the prices of the claimed coupons they hold for
     (a coupon's escrow is its own column where the schema has one, else its merchant's)."""
@@ -289,7 +285,7 @@ def main():
         print(f"setup   : {len(people):,} residents holding {issued:,} g (issued by run_issuance_day in "
               f"{issue_seconds:.1f} s), {args.merchants} approved merchants, 1 hot + {len(spread):,} campaigns, "
               f"{time.perf_counter() - started:.1f} s", flush=True)
-        vacuum_analyze(database_url)
+        harness.vacuum_analyze(database_url, HOT_TABLES)
 
         load_before = os.getloadavg()[0]
         samplers = [WaitSampler(harness.ADMIN_URL, DB_NAME) if args.sample_waits else contextlib.nullcontext()
@@ -303,12 +299,9 @@ def main():
             burst = run_claims(base, DB_NAME, resident_tokens, [sellout_id], args.clients, 60,
                                attempts=2 * args.sellout_stock)
 
-            # Before each paced run, what autovacuum (every 15 s, platform/postgresql.conf) would have
-            # done during the saturation run before it: this server runs without it, and plans the
-            # workers cached while the journal and coupons were near empty (foreign-key checks
-            # included) scan them whole; ANALYZE makes them plan again.
-            vacuum_analyze(database_url)
-            # Paced claims over the spread campaigns at half the spread rate just measured.
+            # Before each paced run, the ANALYZE autovacuum (15 s naptime) would have made meanwhile: plans
+            # cached on a near-empty journal scan it whole. Paced claims at half the spread rate just measured.
+            harness.vacuum_analyze(database_url, HOT_TABLES)
             claim_pace = pace_for(spread_run["rate"] / 2, args.paced_clients)
             paced_claims = run_claims(base, DB_NAME, resident_tokens[::-1], spread, args.paced_clients,
                                       args.seconds, pace=claim_pace)
@@ -317,7 +310,7 @@ def main():
             trip_tokens = resident_tokens[-args.paced_clients:]
             trips = run_trips(base, DB_NAME, trip_tokens[:args.clients], args.seconds / 2, 0, hours_ago=30)
             trip_pace = pace_for(trips["rate"] / 2, args.paced_clients)
-            vacuum_analyze(database_url)
+            harness.vacuum_analyze(database_url, HOT_TABLES)
             paced_trips = run_trips(base, DB_NAME, trip_tokens, args.seconds, trip_pace, hours_ago=20)
 
             # The till: one cashier at each of the `--cashiers` busiest shops, each with coupons waiting.
@@ -333,7 +326,7 @@ def main():
             till = run_till(base, DB_NAME, work, args.seconds, 0)
             # Redemptions paced at half the back-to-back rate, over the same cashiers.
             till_pace = pace_for(till["rate"] / 2, len(shops))
-            vacuum_analyze(database_url)
+            harness.vacuum_analyze(database_url, HOT_TABLES)
             paced = run_till(base, DB_NAME, queues(int(args.seconds / till_pace) + 3)[0], args.seconds, till_pace)
 
         load_after = os.getloadavg()[0]

@@ -94,6 +94,13 @@ AUTHORIZE_ALL = ("INSERT INTO source_authorizations (account_id, source_id, gran
                  "SELECT a, s, now() FROM unnest(%s::bigint[]) AS a CROSS JOIN unnest(%s::int[]) AS s")
 
 
+def vacuum_analyze(database_url: str, tables) -> None:
+    """VACUUM ANALYZE these tables: what autovacuum would have done by now (a bench server may run
+    without it), and fresh statistics, on which the app's cached plans are made again."""
+    with psycopg.connect(database_url, autocommit=True) as connection:
+        connection.execute(f"VACUUM ANALYZE {', '.join(tables)}")
+
+
 def fresh_account_numbers(size: int, taken: set[str]) -> list[str]:
     """`size` new account numbers, none in `taken` (which they join)."""
     from accounting.ledger.account_numbers import new_account_number
