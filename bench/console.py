@@ -48,7 +48,6 @@ ISSUED_DAYS = range(2, 12)  # days ago issued; yesterday is proposed and waits; 
 
 def prepare_accounts(app, database_url: str, count: int, chunk: int = 5000) -> list[tuple[int, str]]:
     """`count` resident accounts spread over the districts; returns [(id, number)] in id order."""
-    from accounting.ledger.account_numbers import new_account_number
     from accounting.ledger.accounts import open_resident_account
     from config.extensions import db
 
@@ -59,12 +58,7 @@ def prepare_accounts(app, database_url: str, count: int, chunk: int = 5000) -> l
     with psycopg.connect(database_url) as connection:
         for offset in range(1, count, chunk):
             size = min(chunk, count - offset)
-            fresh = []
-            while len(fresh) < size:
-                number = new_account_number()
-                if number not in numbers:
-                    numbers.add(number)
-                    fresh.append(number)
+            fresh = harness.fresh_account_numbers(size, numbers)
             accounts.extend(connection.execute(
                 """WITH h AS (
                        INSERT INTO holders (kind, district, created_at)

@@ -55,18 +55,11 @@ TRIPS_PER_RESIDENT, GRAMS_PER_TRIP = 3, 1000
 
 def prepare_residents(database_url: str, count: int, chunk: int = 5000) -> list[tuple[int, int, int]]:
     """`count` resident holders with accounts and users, written set-based; [(user, holder, account)]."""
-    from accounting.ledger.account_numbers import new_account_number
-
     rows, numbers = [], set()
     with psycopg.connect(database_url) as connection:
         for offset in range(0, count, chunk):
             size = min(chunk, count - offset)
-            fresh = []
-            while len(fresh) < size:
-                number = new_account_number()
-                if number not in numbers:
-                    numbers.add(number)
-                    fresh.append(number)
+            fresh = harness.fresh_account_numbers(size, numbers)
             rows.extend(connection.execute(
                 """WITH h AS (
                        INSERT INTO holders (kind, district, created_at)
@@ -93,10 +86,7 @@ def issue_credits(app, database_url: str, account_ids: list[int]) -> tuple[float
     day = datetime.now(SHANGHAI).date() - timedelta(days=1)
     start = datetime.combine(day, datetime.min.time(), SHANGHAI).astimezone(timezone.utc)
     with psycopg.connect(database_url) as connection:
-        version_id = connection.execute(
-            "SELECT v.id FROM methodology_versions v JOIN methodologies m ON m.id = v.methodology_id "
-            "WHERE m.code = 'TRIP' AND v.version = 1").fetchone()[0]
-        source_id = connection.execute("SELECT id FROM data_sources WHERE code = 'APP'").fetchone()[0]
+        version_id, source_id = harness.trip_version_and_app_source(connection)
         connection.execute(
             """INSERT INTO green_events (source_id, external_id, account_id, kind, mode, started_at, ended_at,
                                          distance_m, status, reduction_g, capped_g, received_at,

@@ -101,6 +101,15 @@ def vacuum_analyze(database_url: str, tables) -> None:
         connection.execute(f"VACUUM ANALYZE {', '.join(tables)}")
 
 
+def trip_version_and_app_source(connection) -> tuple[int, int]:
+    """The ids of the TRIP v1 methodology version and the APP data source the benches' trips carry."""
+    version_id = connection.execute(
+        "SELECT v.id FROM methodology_versions v JOIN methodologies m ON m.id = v.methodology_id "
+        "WHERE m.code = 'TRIP' AND v.version = 1").fetchone()[0]
+    source_id = connection.execute("SELECT id FROM data_sources WHERE code = 'APP'").fetchone()[0]
+    return version_id, source_id
+
+
 def fresh_account_numbers(size: int, taken: set[str]) -> list[str]:
     """`size` new account numbers, none in `taken` (which they join)."""
     from accounting.ledger.account_numbers import new_account_number
@@ -146,10 +155,7 @@ def insert_reductions(database_url: str, account_ids: list[int], total: int, day
     length = max(60, min(1200, slot // 2))
     start = datetime.combine(day, datetime.min.time(), SHANGHAI).astimezone(timezone.utc)
     with psycopg.connect(database_url) as connection:
-        version_id = connection.execute(
-            "SELECT v.id FROM methodology_versions v JOIN methodologies m ON m.id = v.methodology_id "
-            "WHERE m.code = 'TRIP' AND v.version = 1").fetchone()[0]
-        source_id = connection.execute("SELECT id FROM data_sources WHERE code = 'APP'").fetchone()[0]
+        version_id, source_id = trip_version_and_app_source(connection)
         started = time.perf_counter()
         connection.execute(
             """INSERT INTO green_events (source_id, external_id, account_id, kind, mode, started_at, ended_at,

@@ -52,10 +52,7 @@ def prepare(app, database_url: str, sellers: int, buyers: int, seller_grams: int
     day = datetime.now(SHANGHAI).date() - timedelta(days=1)
     start = datetime.combine(day, datetime.min.time(), SHANGHAI).astimezone(timezone.utc)
     with psycopg.connect(database_url) as connection:
-        version_id = connection.execute(
-            "SELECT v.id FROM methodology_versions v JOIN methodologies m ON m.id = v.methodology_id "
-            "WHERE m.code = 'TRIP' AND v.version = 1").fetchone()[0]
-        source_id = connection.execute("SELECT id FROM data_sources WHERE code = 'APP'").fetchone()[0]
+        version_id, source_id = harness.trip_version_and_app_source(connection)
         connection.execute(
             """INSERT INTO green_events (source_id, external_id, account_id, kind, mode, started_at, ended_at,
                                          distance_m, status, reduction_g, capped_g, received_at,

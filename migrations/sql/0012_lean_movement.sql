@@ -29,6 +29,7 @@ DECLARE
     hi bigint;
     whole bigint[] := '{}';
     split_ids bigint[] := '{}';
+    moved_part_ids bigint[];
     split_los bigint[] := '{}';
     split_his bigint[] := '{}';
 BEGIN
@@ -98,24 +99,24 @@ BEGIN
         part AS (
             INSERT INTO credit_blocks (batch_id, first_serial, last_serial, account_id, status, parent_id, created_in)
             SELECT p.batch_id, k.first_serial, k.last_serial, k.account_id, k.status, p.id, p_transaction
-            FROM parent AS p CROSS JOIN LATERAL (VALUES (p.first_serial, p.lo - 1, p_from, 'active', false),
-                                                        (p.lo, p.hi, p_to, p_status, true),
-                                                        (p.hi + 1, p.last_serial, p_from, 'active', false))
-                 AS k(first_serial, last_serial, account_id, status, moved)
+            FROM parent AS p CROSS JOIN LATERAL (VALUES (p.first_serial, p.lo - 1, p_from, 'active'),
+                                                        (p.lo, p.hi, p_to, p_status),
+                                                        (p.hi + 1, p.last_serial, p_from, 'active'))
+                 AS k(first_serial, last_serial, account_id, status)
             WHERE k.first_serial <= k.last_serial
             RETURNING id, batch_id, first_serial, account_id)
-        SELECT array_agg(id ORDER BY batch_id, first_serial) INTO split_ids FROM part WHERE account_id = p_to;
+        SELECT array_agg(id ORDER BY batch_id, first_serial) INTO moved_part_ids FROM part WHERE account_id = p_to;
         -- fill the moved parts' ids into their places (split blocks are listed in serial order)
         FOR i IN 1 .. cardinality(ids) LOOP
             IF ids[i] IS NULL THEN
-                ids[i] := split_ids[1];
-                split_ids := split_ids[2:];
+                ids[i] := moved_part_ids[1];
+                moved_part_ids := moved_part_ids[2:];
             END IF;
         END LOOP;
     END IF;
     INSERT INTO block_movements (transaction_id, block_id, from_account_id, to_account_id)
     SELECT p_transaction, unnest(ids), p_from, p_to;
-END $$;;
+END $$;
 
 CREATE OR REPLACE FUNCTION ledger_take(
     p_transaction bigint, p_from bigint, p_to bigint, p_amount bigint, p_status text,
@@ -221,4 +222,4 @@ BEGIN
     RETURN QUERY SELECT tx, false, r.id, r.prefix, r.first_serial, r.last_serial
                  FROM unnest(moved.ids, moved.prefixes, moved.firsts, moved.lasts)
                       AS r(id, prefix, first_serial, last_serial);
-END $$;;
+END $$;
