@@ -145,9 +145,9 @@ def build_registry(app, accounts, today, transfers: int, retirements: int, seed=
     from accounting.issuance import revocations
     from accounting.issuance.models import IssuanceBatch
     from accounting.issuance.tasks import run_issuance_day
-    from accounting.ledger import retirements
     from accounting.ledger.idempotency import Idempotency
     from accounting.ledger.models import Account
+    from accounting.ledger.retirements import retire
     from accounting.ledger.tasks import seal_audit_log
     from accounting.ledger.transfers import transfer
     from api.identity.operations import create_staff_user
@@ -180,11 +180,11 @@ def build_registry(app, accounts, today, transfers: int, retirements: int, seed=
                 if n < transfers:
                     receiver = numbers[rng.choice(holders)]
                     transfer(sender, receiver, rng.randint(1, 150), Idempotency("bench", key, key),
-                                      actor_id=None, memo="bench gift")
+                             actor_id=None, memo="bench gift")
                     done["transfer"] += 1
                 else:
-                    retirements.retire(sender, rng.randint(1, 150), "滨州市第一中学", "校运会碳中和",
-                                    Idempotency("bench", key, key), actor_id=None)
+                    retire(sender, rng.randint(1, 150), "滨州市第一中学", "校运会碳中和",
+                           Idempotency("bench", key, key), actor_id=None)
                     done["retire"] += 1
                 db.session.commit()
             except DomainError:
