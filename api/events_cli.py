@@ -12,6 +12,7 @@ from flask import current_app
 from flask.cli import AppGroup
 from sqlalchemy.engine import make_url
 
+from accounting.quantification.partitions import ensure_tally_partitions
 from accounting.record import archive
 from config.extensions import db
 
@@ -33,9 +34,10 @@ def _directory() -> Path:
 @click.option("--ahead", default=None, type=click.IntRange(0, 120),
               help="Months after this one (Asia/Shanghai) to create; default EVENT_PARTITIONS_AHEAD.")
 def partitions(ahead):
-    """Create the coming months' partitions (and any month the DEFAULT partition caught rows of)."""
-    created = archive.ensure_partitions(db.session, current_app.config["EVENT_PARTITIONS_AHEAD"]
-                                        if ahead is None else ahead)
+    """Create the coming months' partitions of the events and of their daily tallies (and any month
+    a DEFAULT partition caught rows of)."""
+    months = current_app.config["EVENT_PARTITIONS_AHEAD"] if ahead is None else ahead
+    created = archive.ensure_partitions(db.session, months) + ensure_tally_partitions(db.session, months)
     db.session.commit()
     click.echo(f"created {', '.join(created)}" if created else "every month is there already")
 

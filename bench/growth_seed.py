@@ -104,6 +104,7 @@ def seed_stored(database_url: str, account_ids: list[int], total: int, now: date
         version = _trip_version(connection)
         source = connection.execute("SELECT id FROM data_sources WHERE code = %s", (TRANSIT,)).fetchone()[0]
         connection.execute("SELECT green_events_ensure_partitions(3, %s)", (first_day,))
+        connection.execute("SELECT daily_tallies_ensure_partitions(3, %s)", (first_day,))
         connection.execute(BATCHES + " ON CONFLICT DO NOTHING",
                            {"version": version, "first": first_day, "last": last_day, "note": HISTORY_NOTE})
         connection.commit()

@@ -119,6 +119,8 @@ def celery_settings(redis_url: str | None, in_process: bool, sweep_seconds: floa
             # partition is only a safety net; archiving wants whole months in their own tables).
             "event-partitions-ahead": {"task": "record.ensure_event_partitions",
                                        "schedule": crontab(hour=3, minute=10)},
+            "tally-partitions-ahead": {"task": "quantification.ensure_tally_partitions",
+                                       "schedule": crontab(hour=3, minute=12)},
             # Signatures whose requests could no longer be accepted anyway.
             "forget-signatures": {"task": "record.forget_expired_signatures", "schedule": sweep_seconds},
             # The market by the clock: listings past their expiry return what is left; auctions past

@@ -57,9 +57,12 @@ def get_metadata():
 
 
 def include_name(name, type_, parent_names):
+    from accounting.quantification.models import TALLY_PARTITION_NAME
     from accounting.record.models import EVENT_PARTITION_NAME
 
-    return not (type_ == "table" and EVENT_PARTITION_NAME.match(name or ""))
+    # Monthly partitions belong to the one table the models declare.
+    return not (type_ == "table" and any(pattern.match(name or "") for pattern in
+                                         (EVENT_PARTITION_NAME, TALLY_PARTITION_NAME)))
 
 
 def run_migrations_offline():

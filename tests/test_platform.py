@@ -15,6 +15,7 @@ from alembic.migration import MigrationContext
 from flask_migrate import downgrade, upgrade
 from PIL import Image
 
+from accounting.quantification.models import TALLY_PARTITION_NAME
 from accounting.record.models import EVENT_PARTITION_NAME
 from api import create_app
 from api.log_masking import PhoneMaskingFilter, mask_phones
@@ -58,10 +59,10 @@ def fresh_postgres():
 def schema_drift() -> list:
     """What autogenerate would still write: the models against the migrated database."""
     with db.engine.connect() as connection:
-        # green_events' monthly partitions belong to the one table the models declare.
+        # green_events' and daily_tallies' monthly partitions belong to the one table the models declare.
         context = MigrationContext.configure(connection, opts={
-            "compare_type": True,
-            "include_name": lambda name, type_, _: not (type_ == "table" and EVENT_PARTITION_NAME.match(name))})
+            "compare_type": True, "include_name": lambda name, type_, _: not (
+                type_ == "table" and any(p.match(name) for p in (EVENT_PARTITION_NAME, TALLY_PARTITION_NAME)))})
         return compare_metadata(context, db.metadata)
 
 

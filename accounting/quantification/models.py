@@ -1,5 +1,6 @@
 """Filed methodologies (备案) and their versions (approved versions never change), the per-resident
 daily tallies the caps are checked against, and patterns flagged for review."""
+import re
 from datetime import date
 
 from sqlalchemy import JSON, BigInteger, CheckConstraint, Date, ForeignKey, Integer, String, Text, UniqueConstraint
@@ -65,12 +66,16 @@ class MethodologyVersion(db.Model):
 
 
 class DailyTally(db.Model):
-    """What one account was credited on one Asia/Shanghai day: the caps' memory."""
+    """What one account was credited on one Asia/Shanghai day: the caps' memory.
+
+    Partitioned by month of `day` (migrations/versions/0013): quantification reads and writes the
+    claim window's week, which stays in one or two small months whatever years are stored."""
 
     __tablename__ = "daily_tallies"
     __table_args__ = (
         CheckConstraint("trip_g >= 0 AND walk_g >= 0 AND recycling_weight_g >= 0 AND capped_g >= 0",
                         name="not_negative"),
+        {"postgresql_partition_by": "RANGE (day)"},
     )
 
     account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), primary_key=True)
@@ -80,6 +85,9 @@ class DailyTally(db.Model):
     recycling_weight_g: Mapped[int] = mapped_column(BigInteger, default=0)
     capped_g: Mapped[int] = mapped_column(BigInteger, default=0)
     implausible_count: Mapped[int] = mapped_column(Integer, default=0)
+
+
+TALLY_PARTITION_NAME = re.compile(r"^daily_tallies_(p\d{6}|default)$")
 
 
 class ReviewFlag(db.Model):

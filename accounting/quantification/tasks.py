@@ -1,7 +1,9 @@
 """Celery tasks of the accounting service: thin, named, taking ids or nothing."""
 from celery import shared_task
+from flask import current_app
 
 from accounting.quantification.engine import quantify_next_batch
+from accounting.quantification.partitions import ensure_tally_partitions
 from accounting.record.models import QUANTIFY_LANES
 from config.extensions import db
 
@@ -24,3 +26,11 @@ def quantify_received() -> int:
                 break
             total += done
     return total
+
+
+@shared_task(name="quantification.ensure_tally_partitions", ignore_result=True)
+def ensure_tally_months() -> list[str]:
+    """Create daily tallies' months ahead (EVENT_PARTITIONS_AHEAD, as the events'), through the owner's function."""
+    created = ensure_tally_partitions(db.session, current_app.config["EVENT_PARTITIONS_AHEAD"])
+    db.session.commit()
+    return created
