@@ -81,6 +81,8 @@ def test_a_tally_of_a_month_without_a_partition_waits_in_default_then_moves_to_i
     assert tallies_where(app, account_id) == {date(2020, 1, 15): ("daily_tallies_p202001", 700)}
     with app.app_context():
         assert ensure_tally_months() == []  # nothing left in DEFAULT, every month ahead there
+    # ...and beat makes the months ahead every night, beside the events' months.
+    assert app.config["CELERY"]["beat_schedule"]["tally-partitions-ahead"]["task"] == ensure_tally_months.name
 
 
 def test_the_app_role_creates_tally_months_ahead_but_never_drops_one(app):
