@@ -13,6 +13,7 @@ from accounting.issuance.models import IssuanceBatch
 from accounting.ledger.accounts import open_resident_account
 from accounting.ledger.models import Account
 from accounting.ledger.verify import verify_registry
+from accounting.record import recording
 from accounting.record.models import DataSource, GreenEvent
 from accounting.record.recording import insert_new_events
 from config.extensions import db
@@ -240,3 +241,20 @@ def test_the_app_role_creates_months_ahead_and_ingests_but_never_drops_one(app):
                 db.session.execute(sa.text(statement))
             db.session.rollback()
     assert furthest in partitions(app)
+
+
+def test_a_residents_page_of_events_runs_on_the_prepared_generic_plan(app):
+    # Planning a page over every month cost more than reading it once the months were large (see
+    # accounting/record/recording.py): the page's statement is only ever run on its generic plan,
+    # and the setting does not outlive the read.
+    with app.app_context():
+        account_id = open_resident_account("滨城区").id
+        connection = db.session.connection().connection.driver_connection
+        for before_id in (None, 10**12):
+            for _ in range(8):  # psycopg prepares a statement from its sixth execution on a connection
+                assert recording.events_of_account(account_id, limit=21, before_id=before_id) == []
+        plans = connection.execute("SELECT generic_plans, custom_plans FROM pg_prepared_statements "
+                                   "WHERE statement LIKE '%FROM green_events%ORDER BY green_events.id DESC%'").fetchall()
+        assert len(plans) == 2 and all(generic >= 1 and custom == 0 for generic, custom in plans), plans
+        assert connection.execute("SHOW plan_cache_mode").fetchone()[0] == "auto"
+        db.session.rollback()

@@ -202,6 +202,16 @@ def ingest_events(source: DataSource, reports: list[tuple[int, dict]], *, now: d
     return outcome
 
 
+# A page of one resident's events meets every month's partition, and its best plan is the same whoever
+# the resident is: each month's (account_id, id) index read backwards, merged. Left to choose, the
+# planner priced that plan without the page size (a bound LIMIT) above a plan made for the values once
+# the months were large, so it planned the page anew at every call: measured with 10,000,000 events
+# stored, 1.7 ms (p50) of planning per page against 0.36 ms of execution, where a table of 100,000 kept
+# the prepared plan (0.2 ms). The page is read with the prepared, generic plan, for this statement only.
+GENERIC_PLAN = "SET LOCAL plan_cache_mode = force_generic_plan"
+PLAN_AS_BEFORE = "SET LOCAL plan_cache_mode TO DEFAULT"
+
+
 def events_of_account(account_id: int, *, limit: int, before_id: int | None = None, status: str | None = None):
     """A page of an account's events, newest first, keyset-paginated by id."""
     query = select(GreenEvent).where(GreenEvent.account_id == account_id)
@@ -209,7 +219,11 @@ def events_of_account(account_id: int, *, limit: int, before_id: int | None = No
         query = query.where(GreenEvent.id < before_id)
     if status is not None:
         query = query.where(GreenEvent.status == status)
-    return list(db.session.scalars(query.order_by(GreenEvent.id.desc()).limit(limit)))
+    connection = driver_connection()
+    connection.execute(GENERIC_PLAN)
+    events = list(db.session.scalars(query.order_by(GreenEvent.id.desc()).limit(limit)))
+    connection.execute(PLAN_AS_BEFORE)  # (a failed read rolls the transaction back, and the setting with it)
+    return events
 
 
 FORGO_UNBATCHED = (
