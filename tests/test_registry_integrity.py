@@ -15,10 +15,18 @@ from accounting.errors import Conflict
 from accounting.issuance import batches as issuance
 from accounting.issuance import revocations
 from accounting.issuance.models import IssuanceBatch
+from accounting.issuance.summary import account_summary
 from accounting.issuance.tasks import run_issuance_day
 from accounting.ledger import accounts, audit, checkpoints, movement, retirements, serials
 from accounting.ledger.idempotency import Idempotency
-from accounting.ledger.models import AuditRecord, BlockMovement, CreditBlock, JournalEntry, JournalTransaction
+from accounting.ledger.models import (
+    Account,
+    AuditRecord,
+    BlockMovement,
+    CreditBlock,
+    JournalEntry,
+    JournalTransaction,
+)
 from accounting.ledger.movement import InsufficientBalance
 from accounting.ledger.tasks import seal_audit_log
 from accounting.ledger.transfers import transfer
@@ -142,8 +150,11 @@ def test_a_batch_over_the_limit_waits_for_an_auditor_and_a_rejected_one_is_never
         add_reductions(day2, {b_id: 300})
         db.session.commit()
         rejected = run_issuance_day(day2, actor_id=proposer)["proposed"][0]
+        account_b = db.session.get(Account, b_id)
+        assert account_summary(account_b)["pending_g"] == 300  # proposed: it waits for an auditor
         issuance.reject_batch(rejected, auditor, "implausible")
         db.session.commit()
+        assert account_summary(account_b)["pending_g"] == 0  # rejected: it will never be issued
         assert run_issuance_day(day2) == {"day": day2.isoformat(), "proposed": [], "issued": []}
         for attempt in (lambda: issuance.approve_batch(rejected, auditor),
                         lambda: issuance.issue_batch(rejected, actor_id=None)):

@@ -20,6 +20,7 @@ from typing import Iterator
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
+from accounting.issuance.summary import WAITING_BATCH_STATUSES
 from accounting.ledger.serials import serial_range
 from api.csv_export import neutralised
 
@@ -64,7 +65,9 @@ TABLES = (
         SELECT u.id, u.phone, u.display_name, u.role, {_local('u.created_at')}, {_local('u.last_login_at')}, a.number,
                h.district,
                a.balance_g, (SELECT coalesce(sum(e.reduction_g), 0)::bigint FROM green_events AS e
-                             WHERE e.account_id = a.id AND e.status IN ('quantified', 'capped')),
+                             LEFT JOIN issuance_batches AS b ON b.id = e.issuance_batch_id
+                             WHERE e.account_id = a.id AND e.status IN ('quantified', 'capped')
+                               AND (b.id IS NULL OR b.status IN {WAITING_BATCH_STATUSES})),
                {_local('a.frozen_at')}
         FROM users AS u JOIN holders AS h ON h.id = u.holder_id JOIN accounts AS a ON a.holder_id = h.id
         WHERE u.id = :user""", single=True),

@@ -5,10 +5,11 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 
 from accounting.errors import NotFound
+from accounting.issuance import summary
 from accounting.ledger import accounts
 from accounting.quantification import methodologies
 from accounting.quantification.tasks import quantify_received
-from accounting.record import recording, sources, summary
+from accounting.record import recording, sources
 from api import qr
 from api.actor import current_actor, roles_required
 from api.after_commit import QUANTIFY_WINDOW_SECONDS, enqueue_after_commit
