@@ -5,7 +5,7 @@ them are residents × days. Keyed (account_id, day) in one table, each resident'
 page of their own, and a quantification batch, which reads and upserts the tallies of the claim
 window's week, touched as many index pages as it had residents (measured with 10,000,000 stored
 events, 7.4 M tallies, read cold: 198 ms for 3,000 residents' week against 19 ms on an empty table;
-bench/growth.py's quantify ratio stored/empty was 0.86-0.94, with this 0.99-1.06).
+bench/growth.py's quantify ratio stored/empty was 0.86-0.94, with this 1.00-1.06).
 Partitioned by month of `day` (RANGE; the key already holds it), the week's tallies sit in the
 current month's table (and the previous one's, a month's first week), as small as on the first day
 whatever the past holds. A DEFAULT partition catches a day of a month nobody created, and
