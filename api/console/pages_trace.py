@@ -12,6 +12,7 @@ from accounting.ledger import accounts, history, serials
 from accounting.ledger.idempotency import Idempotency
 from accounting.ledger.models import Account, Holder
 from accounting.market.models import Enterprise
+from accounting.record import recording
 from accounting.record.models import GreenEvent
 from api.console.blueprint import act, bp, console_login_required, reason_from_form
 from api.identity.models import User
@@ -74,8 +75,7 @@ def account(number):
     return render_template(
         "console/account.html", account=found, holder=holder, user=user, merchant=merchant, enterprise=enterprise,
         totals=history.account_totals(found.id), movements=history.movements_of(found.id, limit=50),
-        events=list(db.session.scalars(select(GreenEvent).where(GreenEvent.account_id == found.id)
-                                       .order_by(GreenEvent.id.desc()).limit(50))))
+        events=recording.events_of_account(found.id, limit=50))
 
 
 @bp.post("/accounts/<string:number>/<string:action>")
