@@ -1,10 +1,10 @@
 """Tracing units: from a serial number back to its batch, holders and the actions behind it."""
-from sqlalchemy import BigInteger, cast, select
+from sqlalchemy import select
 
 from accounting.errors import NotFound
 from accounting.issuance.batches import of_day
 from accounting.issuance.models import IssuanceBatch
-from accounting.ledger.models import BLOCK_SERIALS, Account, BlockMovement, CreditBlock, JournalTransaction
+from accounting.ledger.models import BLOCK_SPAN, Account, BlockMovement, CreditBlock, JournalTransaction, unit_position
 from accounting.ledger.serials import parse_unit
 from accounting.record.models import EventArchive, EventArchiveBatch, GreenEvent
 from config.extensions import db
@@ -24,25 +24,27 @@ def trace_unit(serial: str) -> dict:
     if batch is None or not 1 <= number <= batch.quantity_g or batch.status != "issued":
         raise NotFound("serial_not_found")
     block = db.session.scalar(select(CreditBlock).where(
-        CreditBlock.batch_id == batch.id, CreditBlock.status != "split",
-        BLOCK_SERIALS.op("@>")(cast(number, BigInteger))))
-    lineage = _lineage(block)
+        CreditBlock.status != "split", BLOCK_SPAN.op("@>")(unit_position(batch.id, number))))
+    # Every movement that carried this unit, through the block and those it was cut from: each
+    # movement records the serials it moved (a block's front may have been cut away since).
     holders = db.session.execute(
         select(JournalTransaction.id, JournalTransaction.kind, JournalTransaction.created_at,
-               BlockMovement.to_account_id, Account.number, Account.kind)
+               BlockMovement.to_account_id, Account.number, Account.kind, BlockMovement.first_serial)
         .join(BlockMovement, BlockMovement.transaction_id == JournalTransaction.id)
         .join(Account, Account.id == BlockMovement.to_account_id)
-        .where(BlockMovement.block_id.in_([b.id for b in lineage])).order_by(JournalTransaction.id)
+        .where(BlockMovement.block_id.in_([b.id for b in _lineage(block)]),
+               BlockMovement.first_serial <= number, BlockMovement.last_serial >= number)
+        .order_by(JournalTransaction.id)
     ).all()
-    # The units were issued to the first holder: the root block's line (it may have moved on whole since).
-    root, issued_to = lineage[-1], holders[0][3]
+    # The first is the issue: the units of the line it laid down went to the first holder.
+    issued_to, line_first = holders[0][3], holders[0][6]
     archived = archived_month_of_batch(batch.id)
     return {
         "serial": serial, "batch": batch, "block": block,
         "holders": [{"transaction_id": h[0], "type": h[1], "at": h[2], "account_number": h[4],
                      "account_kind": h[5]} for h in holders],
         # While the batch's month is archived its events are in a file, not here: say which.
-        "event": None if archived else _event_behind(batch, issued_to, root.first_serial, number),
+        "event": None if archived else _event_behind(batch, issued_to, line_first, number),
         "events_archived": archived,
     }
 
@@ -57,7 +59,7 @@ def archived_month_of_batch(batch_id: int) -> dict | None:
 
 
 def _lineage(block: CreditBlock) -> list[CreditBlock]:
-    """The block and the blocks it was split from, newest first."""
+    """The block and the blocks it was cut or split from, newest first."""
     chain = [block]
     while chain[-1].parent_id is not None:
         chain.append(db.session.get(CreditBlock, chain[-1].parent_id))

@@ -41,10 +41,10 @@ def movements_of(account_id: int, *, limit: int, before_id: int | None = None) -
 # Blocks name their batch by id; the serial prefix is the batch's (issuance_batches, named in SQL:
 # the ledger never imports what sits above it).
 RANGES_FOR = text(
-    "SELECT m.transaction_id, i.serial_prefix, b.first_serial, b.last_serial FROM block_movements AS m "
+    "SELECT m.transaction_id, i.serial_prefix, m.first_serial, m.last_serial FROM block_movements AS m "
     "JOIN credit_blocks AS b ON b.id = m.block_id JOIN issuance_batches AS i ON i.id = b.batch_id "
     "WHERE m.transaction_id = ANY(:transactions) AND (m.from_account_id = :account OR m.to_account_id = :account) "
-    "ORDER BY b.batch_id, b.first_serial")
+    "ORDER BY b.batch_id, m.first_serial")
 
 
 def _ranges_for(account_id: int, transaction_ids: list[int]) -> dict[int, list[str]]:

@@ -199,9 +199,9 @@ def lock_accounts(account_ids) -> None:
 
 
 RANGES_OF = (
-    "SELECT b.id, i.serial_prefix, b.first_serial, b.last_serial FROM block_movements AS m "
+    "SELECT b.id, i.serial_prefix, m.first_serial, m.last_serial FROM block_movements AS m "
     "JOIN credit_blocks AS b ON b.id = m.block_id JOIN issuance_batches AS i ON i.id = b.batch_id "
-    "WHERE m.transaction_id = %s ORDER BY b.batch_id, b.first_serial"
+    "WHERE m.transaction_id = %s ORDER BY b.batch_id, m.first_serial"
 )
 
 

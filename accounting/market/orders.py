@@ -71,11 +71,11 @@ def place(buyer_account_id: int, quantity_g: int, max_price_fen_per_t: int, idem
 
 
 FILL_SERIALS = (
-    "SELECT f.id, i.serial_prefix, b.first_serial, b.last_serial FROM market_fills AS f "
+    "SELECT f.id, i.serial_prefix, m.first_serial, m.last_serial FROM market_fills AS f "
     "JOIN market_orders AS o ON o.id = f.order_id JOIN market_listings AS l ON l.id = f.listing_id "
     "JOIN block_movements AS m ON m.transaction_id = o.transaction_id AND m.from_account_id = l.escrow_account_id "
     "JOIN credit_blocks AS b ON b.id = m.block_id JOIN issuance_batches AS i ON i.id = b.batch_id "
-    "WHERE o.id = :order ORDER BY f.id, b.batch_id, b.first_serial"
+    "WHERE o.id = :order ORDER BY f.id, b.batch_id, m.first_serial"
 )
 
 

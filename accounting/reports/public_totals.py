@@ -21,7 +21,7 @@ from accounting.market import stats
 
 MONTH = "to_char({} AT TIME ZONE 'Asia/Shanghai', 'YYYY-MM')"
 FLOW_KINDS = ("issued", "retired", "redeemed", "donated")
-UNITS = "(k.last_serial - k.first_serial + 1)"
+UNITS = "(m.last_serial - m.first_serial + 1)"
 
 # One scan of the four flows, grouped three ways at once (GROUPING SETS): by month, by methodology,
 # by district. `grouping(month)` etc. tell which grouping a row belongs to.
@@ -94,8 +94,8 @@ POOL = text(f"""
 # Every retirement by number with the serial ranges it retired, as its certificate says them.
 RETIREMENTS = """
     SELECT r.id, r.number, r.created_at, r.amount_g, r.beneficiary, r.purpose,
-           string_agg(ledger_serials(b.serial_prefix, k.first_serial, k.last_serial), ' '
-                      ORDER BY k.batch_id, k.first_serial) AS serials,
+           string_agg(ledger_serials(b.serial_prefix, m.first_serial, m.last_serial), ' '
+                      ORDER BY k.batch_id, m.first_serial) AS serials,
            count(*) OVER () AS total
     FROM retirements AS r
     JOIN block_movements AS m ON m.transaction_id = r.transaction_id

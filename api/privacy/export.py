@@ -32,9 +32,9 @@ COPY_BYTES = 256 * 1024
 
 # The serial ranges a transaction moved from or to the account (as three parallel arrays, made
 # into `BZ-…-000000001-000000468` strings by accounting.ledger.serials, the one place that formats them).
-_SERIALS = """(SELECT coalesce(array_agg(i.serial_prefix ORDER BY b.batch_id, b.first_serial), '{}'),
-                      coalesce(array_agg(b.first_serial ORDER BY b.batch_id, b.first_serial), '{}'),
-                      coalesce(array_agg(b.last_serial ORDER BY b.batch_id, b.first_serial), '{}')
+_SERIALS = """(SELECT coalesce(array_agg(i.serial_prefix ORDER BY b.batch_id, m.first_serial), '{}'),
+                      coalesce(array_agg(m.first_serial ORDER BY b.batch_id, m.first_serial), '{}'),
+                      coalesce(array_agg(m.last_serial ORDER BY b.batch_id, m.first_serial), '{}')
                FROM block_movements AS m JOIN credit_blocks AS b ON b.id = m.block_id
                JOIN issuance_batches AS i ON i.id = b.batch_id
                WHERE m.transaction_id = TRANSACTION

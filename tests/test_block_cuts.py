@@ -1,0 +1,123 @@
+"""Blocks cut in place (migration 0014): a movement taking the front of a block leaves the block
+its id and the units it keeps and writes only the moved part; a cut inside a block still splits it.
+What each movement moved stays as it was (block_movements records it), whatever is cut later:
+history, the trace and replays answer from there.
+"""
+import pytest
+from sqlalchemy import select, text
+from sqlalchemy.exc import DBAPIError
+
+from accounting.issuance import revocations
+from accounting.issuance.models import IssuanceBatch
+from accounting.issuance.trace import trace_unit
+from accounting.ledger.history import movements_of
+from accounting.ledger.idempotency import Idempotency
+from accounting.ledger.models import BlockMovement, CreditBlock
+from accounting.ledger.transfers import transfer
+from accounting.ledger.verify import verify_registry
+from config.extensions import db
+from tests.registry_support import BASE_DAY, failed, issue, open_accounts
+
+
+def _blocks() -> list[tuple]:
+    """(id, first, last, account, status, parent) of every block, in serial order."""
+    return [tuple(row) for row in db.session.execute(select(
+        CreditBlock.id, CreditBlock.first_serial, CreditBlock.last_serial, CreditBlock.account_id, CreditBlock.status,
+        CreditBlock.parent_id).order_by(CreditBlock.first_serial, CreditBlock.id))]
+
+
+def _send(from_id: int, to_number: str, grams: int, key: str):
+    moved = transfer(from_id, to_number, grams, Idempotency("test", key, key), actor_id=None)
+    db.session.commit()
+    return moved
+
+
+def _holders(prefix: str, serial: int) -> list[tuple[str, str]]:
+    trace = trace_unit(f"{prefix}-{serial:09d}")
+    return [(step["type"], step["account_number"]) for step in trace["holders"]]
+
+
+@pytest.fixture
+def three_holders(app):
+    """A (1,000 g issued, units 1..1000), B and C with nothing."""
+    with app.app_context():
+        (a_id, a_number), (b_id, b_number), (c_id, c_number) = open_accounts(3)
+        issue(BASE_DAY, {a_id: 1000})
+        prefix = db.session.scalar(select(IssuanceBatch.serial_prefix))
+    return prefix, (a_id, a_number), (b_id, b_number), (c_id, c_number)
+
+
+def test_a_transfer_cuts_the_front_of_a_block_in_place(app, three_holders):
+    prefix, (a_id, _), (b_id, b_number), _ = three_holders
+    with app.app_context():
+        [(issued_id, *_)] = _blocks()
+        moved = _send(a_id, b_number, 100, "front")
+        [(moved_id, *_)] = [(r.block_id,) for r in moved.ranges]
+        # the block keeps its id and its units 101..1000; only the moved part is a new row
+        assert _blocks() == [(moved_id, 1, 100, b_id, "active", issued_id),
+                             (issued_id, 101, 1000, a_id, "active", None)]
+        assert [(r.first, r.last) for r in moved.ranges] == [(1, 100)]
+        assert db.session.execute(select(BlockMovement.block_id, BlockMovement.first_serial, BlockMovement.last_serial)
+                                  .where(BlockMovement.transaction_id == moved.transaction_id)).all() \
+            == [(moved_id, 1, 100)]
+        assert not failed(verify_registry())
+
+
+def test_what_a_movement_moved_stays_as_it_was_after_later_cuts(app, three_holders):
+    prefix, (a_id, a_number), (b_id, b_number), (c_id, c_number) = three_holders
+    with app.app_context():
+        first = _send(a_id, b_number, 100, "to-b")  # A's block cut: B holds 1..100
+        _send(b_id, c_number, 30, "b-to-c")  # B's block cut: C holds 1..30, B 31..100
+        rest = _send(a_id, c_number, 900, "a-rest")  # A's block (101..1000) moves whole
+        assert [(r.first, r.last) for r in rest.ranges] == [(101, 1000)]
+
+        # A's history: the issue laid down 1..1000 and the first transfer moved 1..100, though
+        # the blocks those movements moved have been cut since
+        history = {h["type"]: h["serials"] for h in movements_of(a_id, limit=10) if h["amount_g"] in (1000, -100)}
+        assert history == {"issue": [f"{prefix}-000000001-000001000"], "transfer": [f"{prefix}-000000001-000000100"]}
+        # a replay answers with what the first call moved
+        again = transfer(a_id, b_number, 100, Idempotency("test", "to-b", "to-b"), actor_id=None)
+        assert again.replayed and [(r.first, r.last) for r in again.ranges] == [(1, 100)]
+        assert again.ranges[0].block_id == first.ranges[0].block_id
+
+        # each unit's holders are the movements that carried it, and no others
+        assert _holders(prefix, 5) == [("issue", a_number), ("transfer", b_number), ("transfer", c_number)]
+        assert _holders(prefix, 50) == [("issue", a_number), ("transfer", b_number)]
+        assert _holders(prefix, 500) == [("issue", a_number), ("transfer", c_number)]
+        # and the unit's event is found from the line the issue laid down (its block was cut)
+        assert trace_unit(f"{prefix}-000000050")["event"] is not None
+        assert not failed(verify_registry())
+
+
+def test_a_cut_inside_a_block_still_splits_it(app, three_holders, monkeypatch):
+    prefix, (a_id, _), _, _ = three_holders
+    with app.app_context():
+        [(issued_id, *_)] = _blocks()
+        outcome = revocations.revoke_range(prefix, 400, 449, "fraud", Idempotency("auditor", "mid", "mid"), actor_id=7)
+        db.session.commit()
+        assert outcome["revoked_g"] == 50
+        blocks = _blocks()
+        assert (issued_id, 1, 1000, a_id, "split", None) in blocks  # history, as before 0014
+        assert [(first, last, status) for _, first, last, _, status, parent in blocks if parent == issued_id] \
+            == [(1, 399, "active"), (400, 449, "revoked"), (450, 1000, "active")]
+        assert not failed(verify_registry())
+
+
+def test_the_database_refuses_overlapping_blocks_and_serials_past_the_batch_window(app, three_holders):
+    from tests.conftest import as_owner
+
+    with app.app_context():
+        [(issued_id, _, _, a_id, _, _)] = _blocks()
+        batch_id, created_in = db.session.execute(
+            select(CreditBlock.batch_id, CreditBlock.created_in).where(CreditBlock.id == issued_id)).one()
+    overlapping = ("INSERT INTO credit_blocks (batch_id, first_serial, last_serial, account_id, status, created_in) "
+                   "VALUES (:batch, :first, :last, :account, 'active', :tx)")
+    with as_owner(app) as connection:  # even the tables' owner, bypassing every function
+        for first, last, refusal in ((1000, 1000, "ex_credit_blocks_no_overlap"),
+                                     (2 ** 40, 2 ** 40, "ck_credit_blocks_span_fits")):
+            with pytest.raises(DBAPIError, match=refusal):
+                with connection.begin_nested():
+                    connection.execute(text(overlapping), {"batch": batch_id, "first": first, "last": last,
+                                                           "account": a_id, "tx": created_in})
+        # another batch's window starts at its own first serial: the same serials do not collide there
+        assert connection.scalar(text("SELECT credit_block_span(2, 1, 5) && credit_block_span(1, 1, 5)")) is False
