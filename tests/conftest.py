@@ -21,6 +21,7 @@ from sqlalchemy.engine import make_url
 from accounting.ledger.accounts import ensure_system_accounts, forget_cached_ids
 from accounting.quantification.methodologies import forget_kept_versions, seed_default_methodologies
 from api.after_commit import forget_coalesced_windows
+from config.extensions import limiter
 from config.settings import as_role
 from tests.browser_support import launch, start_playwright
 from tests.support import RESIDENT_PASSWORD, ApiClient, SourceClient, served
@@ -91,6 +92,34 @@ def redis_url(worker_id):
     except redis.RedisError as error:
         _missing("Redis", START_REDIS, error)
     return url
+
+
+@pytest.fixture
+def restore_shared_extensions():
+    """The limiter and Celery's current app are process-wide: building another app re-points them
+    (to in-memory storage, in embedded mode). Put them back for the session app's later tests."""
+    from celery import _state
+
+    saved = limiter._storage, limiter._limiter, _state.default_app, getattr(_state._tls, "current_app", None)
+    yield
+    limiter._storage, limiter._limiter, _state.default_app, _state._tls.current_app = saved
+
+
+@pytest.fixture
+def fresh_postgres():
+    """An empty PostgreSQL database of this test's own, dropped afterwards."""
+    name = f"bz_migrations_{os.getpid()}"
+    try:
+        admin = psycopg.connect(ADMIN_URL, autocommit=True, connect_timeout=3)
+    except psycopg.OperationalError as error:
+        pytest.skip(f"PostgreSQL is not reachable: {error}")
+    with admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.execute(f'CREATE DATABASE "{name}"')
+        admin.execute(f'ALTER DATABASE "{name}" SET lock_timeout = \'20s\'')  # a lock wait fails, never hangs
+    yield url_for_database(name)
+    with psycopg.connect(ADMIN_URL, autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def build_app(database_url: str, redis_url: str | None, environ: dict | None = None, **overrides):

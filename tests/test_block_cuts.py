@@ -121,3 +121,45 @@ def test_the_database_refuses_overlapping_blocks_and_serials_past_the_batch_wind
                                                            "account": a_id, "tx": created_in})
         # another batch's window starts at its own first serial: the same serials do not collide there
         assert connection.scalar(text("SELECT credit_block_span(2, 1, 5) && credit_block_span(1, 1, 5)")) is False
+
+
+def test_the_migration_keeps_what_moved_before_it_and_will_not_go_back_over_a_cut(
+        fresh_postgres, restore_shared_extensions, capfd):
+    """Movements made before 0014 moved whole blocks (a part was always split off as its own):
+    the upgrade copies each block's range into its movement. Back to 0013 would read a cut
+    block's movements as its range today, so the downgrade refuses once anything was cut."""
+    from flask_migrate import downgrade, upgrade
+
+    from tests.conftest import build_app
+
+    app = build_app(fresh_postgres, None)  # migrated to the head
+    with app.app_context():
+        downgrade(revision="0013_tallies_partitioned")  # nothing cut yet: it goes back
+        (a_id, a_number), (b_id, b_number) = open_accounts(2)
+        issue(BASE_DAY, {a_id: 1000})
+        _send(a_id, b_number, 100, "split-before-0014")  # 0013's function: the block split in three rows
+        assert len(_blocks()) == 3
+        db.session.remove()
+
+        upgrade()
+        moved = db.session.execute(text(
+            "SELECT m.from_account_id, m.first_serial, m.last_serial FROM block_movements AS m "
+            "ORDER BY m.transaction_id, m.first_serial")).all()
+        assert moved == [(None, 1, 1000), (a_id, 1, 100)]
+        assert not failed(verify_registry())
+
+        # A's kept block (101..1000) cut in place: no movement ever named that block, so 0013 could
+        # still read every movement right, and the downgrade would be allowed
+        _send(a_id, b_number, 50, "cut-after-0014")
+        assert (101, 150, b_id) in [(first, last, account) for _, first, last, account, _, _ in _blocks()]
+        # B's block 1..100 cut in place: its transfer to B moved 1..100, its range is 31..100 now
+        _send(b_id, a_number, 30, "cut-a-moved-block")
+        assert (31, 100, b_id) in [(first, last, account) for _, first, last, account, _, _ in _blocks()]
+        db.session.remove()
+        with pytest.raises(SystemExit):  # Flask-Migrate logs the migration's error and exits
+            downgrade(revision="0013_tallies_partitioned")
+        assert "1 block movements were cut in place" in capfd.readouterr().err
+        assert db.session.scalar(text("SELECT version_num FROM alembic_version")) == "0014_cut_in_place"
+        db.session.remove()
+        assert not failed(verify_registry())
+        db.engine.dispose()

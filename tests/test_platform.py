@@ -3,10 +3,8 @@ phone masking in logs (DOMAIN.md §4), and the embedded mode (PostgreSQL from a 
 import io
 import json
 import logging
-import os
 
 import psutil
-import psycopg
 import pytest
 import sqlalchemy as sa
 import zxingcpp
@@ -20,40 +18,12 @@ from accounting.record.models import EVENT_PARTITION_NAME
 from api import create_app
 from api.log_masking import PhoneMaskingFilter, mask_phones
 from config import embedded_postgres
-from config.extensions import db, limiter
+from config.extensions import db
 from config.settings import ConfigurationError, load_settings
-from tests.conftest import ADMIN_URL, TEST_SETTINGS, build_app, url_for_database
+from tests.conftest import TEST_SETTINGS, build_app
 from tests.support import RESIDENT_PASSWORD, ApiClient, SourceClient
 
 PROBLEM = "application/problem+json"
-
-
-@pytest.fixture
-def restore_shared_extensions():
-    """The limiter and Celery's current app are process-wide: building another app re-points them
-    (to in-memory storage, in embedded mode). Put them back for the session app's later tests."""
-    from celery import _state
-
-    saved = limiter._storage, limiter._limiter, _state.default_app, getattr(_state._tls, "current_app", None)
-    yield
-    limiter._storage, limiter._limiter, _state.default_app, _state._tls.current_app = saved
-
-
-@pytest.fixture
-def fresh_postgres():
-    """An empty PostgreSQL database of this test's own, dropped afterwards."""
-    name = f"bz_migrations_{os.getpid()}"
-    try:
-        admin = psycopg.connect(ADMIN_URL, autocommit=True, connect_timeout=3)
-    except psycopg.OperationalError as error:
-        pytest.skip(f"PostgreSQL is not reachable: {error}")
-    with admin:
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.execute(f'CREATE DATABASE "{name}"')
-        admin.execute(f'ALTER DATABASE "{name}" SET lock_timeout = \'20s\'')  # a lock wait fails, never hangs
-    yield url_for_database(name)
-    with psycopg.connect(ADMIN_URL, autocommit=True) as admin:
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def schema_drift() -> list:
