@@ -5,14 +5,14 @@ per holder; what was already retired or revoked is reported, not touched (invari
 Frozen accounts are revoked from too, and so are credits standing listed or at auction on the
 market: the listing or auction then offers only what is left.
 """
-from sqlalchemy import and_, select, text
+from sqlalchemy import and_, func, literal, select, text
 
 from accounting.errors import DomainError, NotFound
 from accounting.issuance.models import IssuanceBatch
 from accounting.ledger import audit
 from accounting.ledger.accounts import system_account_id
 from accounting.ledger.idempotency import Idempotency
-from accounting.ledger.models import BLOCK_SPAN, CreditBlock, JournalTransaction, span_of
+from accounting.ledger.models import BLOCK_SERIALS, CreditBlock, JournalTransaction
 from accounting.ledger.movement import Audit, Within, lock_accounts, move, ranges_of
 from config.db_types import utcnow
 from config.extensions import db
@@ -43,7 +43,8 @@ def revoke_range(serial_prefix: str, first: int, last: int, reason: str, idempot
     batch = db.session.scalar(select(IssuanceBatch).where(IssuanceBatch.serial_prefix == serial_prefix))
     if batch is None or first < 1 or last < first:
         raise NotFound("serial_not_found")
-    in_range = and_(CreditBlock.status != "split", BLOCK_SPAN.op("&&")(span_of(batch.id, first, last)))
+    in_range = and_(CreditBlock.batch_id == batch.id, CreditBlock.status != "split",
+                    BLOCK_SERIALS.op("&&")(func.int8range(first, last, literal("[]"))))
     earlier = _revocations_keyed(idempotency)
     if earlier:  # invariant 7: a replay answers as the first call did; another request is refused
         if any(t.request_hash != idempotency.request_hash for t in earlier):

@@ -1,10 +1,10 @@
 """Tracing units: from a serial number back to its batch, holders and the actions behind it."""
-from sqlalchemy import select
+from sqlalchemy import BigInteger, cast, select
 
 from accounting.errors import NotFound
 from accounting.issuance.batches import of_day
 from accounting.issuance.models import IssuanceBatch
-from accounting.ledger.models import BLOCK_SPAN, Account, BlockMovement, CreditBlock, JournalTransaction, unit_position
+from accounting.ledger.models import BLOCK_SERIALS, Account, BlockMovement, CreditBlock, JournalTransaction
 from accounting.ledger.serials import parse_unit
 from accounting.record.models import EventArchive, EventArchiveBatch, GreenEvent
 from config.extensions import db
@@ -24,7 +24,8 @@ def trace_unit(serial: str) -> dict:
     if batch is None or not 1 <= number <= batch.quantity_g or batch.status != "issued":
         raise NotFound("serial_not_found")
     block = db.session.scalar(select(CreditBlock).where(
-        CreditBlock.status != "split", BLOCK_SPAN.op("@>")(unit_position(batch.id, number))))
+        CreditBlock.batch_id == batch.id, CreditBlock.status != "split",
+        BLOCK_SERIALS.op("@>")(cast(number, BigInteger))))
     # Every movement that carried this unit, through the block and those it was cut from: each
     # movement records the serials it moved (a block's front may have been cut away since).
     holders = db.session.execute(

@@ -13,7 +13,6 @@ from sqlalchemy import (
     Integer,
     String,
     UniqueConstraint,
-    cast,
     func,
     literal,
     text,
@@ -120,17 +119,15 @@ class CreditBlock(db.Model):
     parent this one); moving a part from inside it splits it (it becomes `split`, history, and
     its parts blocks of their own). `parent_id` leads from a part to the block it came from.
 
-    Blocks that are not `split` never overlap within a batch (an SP-GiST exclusion constraint on
-    `BLOCK_SPAN`) and together cover the batch exactly (invariant 4). That constraint's index is
-    also how a block is found by serial: no second index to maintain on every cut.
+    Blocks that are not `split` never overlap within a batch (a GiST exclusion constraint) and
+    together cover the batch exactly (invariant 4). That constraint's index is also how a block is
+    found by serial (`BLOCK_SERIALS`): no second index to maintain on every cut.
     """
 
     __tablename__ = "credit_blocks"
     __table_args__ = (
         CheckConstraint("first_serial >= 1 AND last_serial >= first_serial", name="range"),
         CheckConstraint(f"status IN {BLOCK_STATUSES}", name="status"),
-        # BLOCK_SPAN's position (batch · 2^40 + serial) fits a bigint and never reaches the next batch.
-        CheckConstraint("batch_id < 8388608 AND last_serial < 1099511627776", name="span_fits"),
         # A holder's active blocks, oldest first: where every movement takes its units from.
         Index("ix_credit_blocks_active_by_account", "account_id", "batch_id", "first_serial",
               postgresql_where=text("status = 'active'")),
@@ -202,20 +199,9 @@ class AuditRecord(db.Model):
     sealed_at = mapped_column(UTCDateTime, nullable=True)
 
 
-# A block's units as the exclusion constraint indexes them (SQL function credit_block_span, migration
-# 0014): positions batch_id · 2^40 + serial, so one range says both batch and serials. With
-# `status <> 'split'`, `@>` a position (unit_position) or `&&` a span is answered by its SP-GiST index.
-BLOCK_SPAN = func.credit_block_span(CreditBlock.batch_id, CreditBlock.first_serial, CreditBlock.last_serial)
-
-
-def unit_position(batch_id: int, serial: int):
-    """Unit `serial` of a batch as a position BLOCK_SPAN contains."""
-    return cast(literal((batch_id << 40) + serial), BigInteger)
-
-
-def span_of(batch_id: int, first: int, last: int):
-    """Units first..last of a batch as a span BLOCK_SPAN overlaps."""
-    return func.credit_block_span(batch_id, first, last)
+# A block's serials as the exclusion constraint indexes them: `@>` a serial, or `&&` a range, with
+# `batch_id =` and `status <> 'split'`, is answered by its GiST index.
+BLOCK_SERIALS = func.int8range(CreditBlock.first_serial, CreditBlock.last_serial, literal("[]"))
 
 
 VERIFICATION_METHODS = ("cli", "api", "console", "beat")
