@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
 from werkzeug.serving import make_server
+from werkzeug.wsgi import ClosingIterator
 
 from accounting.record import credentials as source_credentials
 
@@ -27,10 +28,44 @@ def ago(**delta) -> datetime:
     return datetime.now(timezone.utc) - timedelta(**delta)
 
 
+class _Answering:
+    """The app behind a counter of the requests it is answering. Once closed it answers 503 at once,
+    without touching the database, and `wait_idle` returns when the last request begun is done: a
+    page left open after a test may still be asking (keep-alive), and a request running while the
+    next test's cleanup truncates the tables can deadlock with it."""
+
+    def __init__(self, app):
+        self.app, self.count, self.closed, self.idle = app, 0, False, threading.Condition()
+
+    def __call__(self, environ, start_response):
+        with self.idle:
+            if self.closed:
+                start_response("503 Service Unavailable", [("Content-Type", "text/plain"), ("Connection", "close")])
+                return [b"the test is over"]
+            self.count += 1
+        try:
+            return ClosingIterator(self.app(environ, start_response), self._done)
+        except BaseException:
+            self._done()
+            raise
+
+    def _done(self):
+        with self.idle:
+            self.count -= 1
+            self.idle.notify_all()
+
+    def close_and_wait(self, timeout: float) -> None:
+        with self.idle:
+            self.closed = True
+            self.idle.wait_for(lambda: self.count == 0, timeout=timeout)
+
+
 @contextmanager
 def served(app):
-    """The app on a free loopback port, served over real HTTP by a thread; yields its base URL."""
-    server = make_server("127.0.0.1", 0, app, threaded=True)
+    """The app on a free loopback port, served over real HTTP by a thread; yields its base URL. On
+    exit it stops answering and waits for the requests it was answering (up to 10 s)."""
+    answering = _Answering(app)
+    server = make_server("127.0.0.1", 0, answering, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
@@ -38,6 +73,7 @@ def served(app):
     finally:
         server.shutdown()
         thread.join(timeout=5)
+        answering.close_and_wait(timeout=10)
 
 
 @dataclass
