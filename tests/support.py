@@ -30,7 +30,7 @@ def ago(**delta) -> datetime:
 
 class _Answering:
     """The app behind a counter of the requests it is answering. Once closed it answers 503 at once,
-    without touching the database, and `wait_idle` returns when the last request begun is done: a
+    without touching the database, and `close_and_wait` returns when the last request begun is done: a
     page left open after a test may still be asking (keep-alive), and a request running while the
     next test's cleanup truncates the tables can deadlock with it."""
 

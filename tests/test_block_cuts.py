@@ -52,7 +52,7 @@ def test_a_transfer_cuts_the_front_of_a_block_in_place(app, three_holders):
     with app.app_context():
         [(issued_id, *_)] = _blocks()
         moved = _send(a_id, b_number, 100, "front")
-        [(moved_id, *_)] = [(r.block_id,) for r in moved.ranges]
+        [moved_id] = [r.block_id for r in moved.ranges]
         # the block keeps its id and its units 101..1000; only the moved part is a new row
         assert _blocks() == [(moved_id, 1, 100, b_id, "active", issued_id),
                              (issued_id, 101, 1000, a_id, "active", None)]

@@ -38,14 +38,14 @@ def trace_unit(serial: str) -> dict:
         .order_by(JournalTransaction.id)
     ).all()
     # The first is the issue: the units of the line it laid down went to the first holder.
-    issued_to, line_first = holders[0][3], holders[0][6]
+    issue = holders[0]
     archived = archived_month_of_batch(batch.id)
     return {
         "serial": serial, "batch": batch, "block": block,
         "holders": [{"transaction_id": h[0], "type": h[1], "at": h[2], "account_number": h[4],
                      "account_kind": h[5]} for h in holders],
         # While the batch's month is archived its events are in a file, not here: say which.
-        "event": None if archived else _event_behind(batch, issued_to, line_first, number),
+        "event": None if archived else _event_behind(batch, issue.to_account_id, issue.first_serial, number),
         "events_archived": archived,
     }
 
